@@ -1,0 +1,393 @@
+"""Training of the up-convolutional generator (paper sections 3.2, 4.1; Appendix A for the VAE).
+
+One train state, one jitted train step with explicit shardings over a `data` mesh axis and a
+donated state, one Orbax manager saving the state together with the input iterator. The same
+code runs on one CPU, on forced host devices, on a GPU and on a TPU pod (after
+`jax.distributed.initialize()`): the batch is sharded over every device of the mesh, the state
+is replicated.
+
+A run is a function of its config and seed: the augmentation and VAE noise of step t come from
+fold_in(seed, t), and the input order from the seeded grain pipeline, so a resumed run ends
+with the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+from absl import logging
+import jax
+from jax.sharding import NamedSharding, PartitionSpec as P
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state as flax_train_state
+
+from chairgen import augment
+from chairgen import checkpoints
+from chairgen import imaging
+from chairgen import input_pipeline
+from chairgen import losses
+from chairgen import metric_writers
+from chairgen import models
+
+DATA_AXIS = "data"
+RUN_INFO = "run_info.json"
+
+
+class TrainState(flax_train_state.TrainState):
+  """step, params, opt_state (apply_fn and tx are static)."""
+
+
+# ----------------------------------------------------------------------------- set-up
+
+def create_mesh(devices: Iterable[jax.Device] | None = None) -> jax.sharding.Mesh:
+  """A 1-D mesh over all devices (or the given ones) with the batch axis `data`."""
+  if devices is None:
+    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,))
+  devices = np.asarray(list(devices))
+  return jax.sharding.Mesh(devices, (DATA_AXIS,))
+
+
+def learning_rate_schedule(opt: ml_collections.ConfigDict) -> optax.Schedule:
+  """The paper's schedule: constant, then halved every `decay_every` steps after `decay_start`."""
+  boundaries = {}
+  if opt.decay_every > 0:
+    for boundary in range(opt.decay_start, opt.num_steps, opt.decay_every):
+      if boundary > 0:
+        boundaries[boundary] = opt.decay_factor
+  return optax.piecewise_constant_schedule(opt.learning_rate, boundaries)
+
+
+def create_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam with the paper's β1 = 0.9, β2 = 0.999, ε = 1e-6 (section 4.1)."""
+  return optax.adam(learning_rate_schedule(opt), b1=opt.b1, b2=opt.b2, eps=opt.eps)
+
+
+def create_train_state(config: ml_collections.ConfigDict, model, mesh, num_styles: int,
+                       image_size: int) -> TrainState:
+  """Initialises parameters (He init inside the model) replicated over the mesh."""
+  del image_size  # the model knows its size
+  replicated = NamedSharding(mesh, P())
+  tx = create_optimizer(config.optimizer)
+
+  def init(key):
+    style = jnp.zeros((1, num_styles), jnp.float32)
+    view = input_pipeline.view_encoding(np.zeros(1, np.float32), np.zeros(1, np.float32))
+    theta = augment.identity_theta(1)
+    params_key, sample_key = jax.random.split(key)
+    variables = model.init({"params": params_key, "sample": sample_key}, style,
+                           jnp.asarray(view), theta)
+    return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx)
+
+  key = jax.random.fold_in(jax.random.key(config.seed), 0x5EED)
+  return jax.jit(init, out_shardings=replicated)(key)
+
+
+def prepare_targets(batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+  """uint8 image on white + {0,1} mask -> float x·s (object on black) and s, in [0, 1]."""
+  mask = batch["mask"].astype(jnp.float32)
+  image = batch["image"].astype(jnp.float32) / 255.0
+  return image * mask, mask
+
+
+def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: int
+                    ) -> Callable[[TrainState, Mapping[str, jax.Array]], tuple[TrainState, dict]]:
+  """Builds the jitted step: augment (T_θ) on device, loss of eq. (1) or the VAE bound, Adam.
+
+  The state is donated and replicated; the batch is sharded along `data`. A non-finite loss
+  or gradient leaves the state unchanged and sets metrics["finite"] to 0, so the host can stop
+  with the last good state and checkpoint intact.
+  """
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+  base_key = jax.random.key(config.seed)
+
+  def train_step(state: TrainState, batch):
+    step_key = jax.random.fold_in(base_key, state.step)
+    augment_key, sample_key = jax.random.split(step_key)
+    target_image, target_mask = prepare_targets(batch)
+    batch_size = target_image.shape[0]
+    if config.augment.enabled:
+      theta = augment.sample_theta(augment_key, batch_size, config.augment, step=state.step)
+      target_image, target_mask = augment.apply(theta, target_image, target_mask)
+    else:
+      theta = augment.identity_theta(batch_size)
+    style = jax.nn.one_hot(batch["style"], num_styles, dtype=jnp.float32)
+
+    def loss_fn(params):
+      outputs = state.apply_fn({"params": params}, style, batch["view"], theta,
+                               rngs={"sample": sample_key})
+      return losses.compute(outputs, target_image, target_mask, config.loss)
+
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grad_norm = optax.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    new_state = state.apply_gradients(grads=grads)
+    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+    metrics = dict(metrics, loss=loss, grad_norm=grad_norm,
+                   finite=finite.astype(jnp.float32),
+                   learning_rate=learning_rate_schedule(config.optimizer)(state.step))
+    return new_state, metrics
+
+  return jax.jit(train_step, in_shardings=(replicated, batch_sharding),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def make_predict_fn(model, mesh, model_config) -> Callable:
+  """Jitted (params, style, view, theta) -> (rgb x·s, mask probability), no augmentation."""
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+
+  def predict(params, style, view, theta):
+    outputs = model.apply({"params": params}, style, view, theta,
+                          rngs={"sample": jax.random.key(0)})
+    return jnp.clip(outputs["rgb"], 0.0, 1.0), models.mask_probability(outputs, model_config)
+
+  return jax.jit(predict, in_shardings=(replicated, batch_sharding, batch_sharding,
+                                        batch_sharding),
+                 out_shardings=(batch_sharding, batch_sharding))
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+@dataclasses.dataclass
+class HeldOutResult:
+  mse: float              # per-pixel MSE of x·s in [0, 1] (the paper's Table 1 metric)
+  mask_iou: float
+  ground_truth: np.ndarray  # [N, S, S, 3] composited on white
+  predicted: np.ndarray     # [N, S, S, 3] composited on white with the predicted mask
+
+
+def run_in_chunks(fn: Callable, arrays: Mapping[str, np.ndarray], chunk: int, multiple: int):
+  """Calls fn(**chunk_arrays) over the leading axis in padded chunks; concatenates outputs."""
+  n = len(next(iter(arrays.values())))
+  chunk = max(multiple, (chunk // multiple) * multiple)
+  outputs = []
+  for start in range(0, n, chunk):
+    part = {k: v[start:start + chunk] for k, v in arrays.items()}
+    size = len(next(iter(part.values())))
+    pad = (-size) % multiple
+    if pad:
+      part = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in part.items()}
+    result = jax.device_get(fn(**part))
+    outputs.append(jax.tree.map(lambda x: np.asarray(x)[:size], result))
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+
+
+def evaluate_heldout(predict_fn, params, test: Mapping[str, np.ndarray], num_styles: int,
+                     mesh, chunk: int = 64) -> HeldOutResult:
+  """Generates the held-out views (identity θ) and compares them with the ground truth."""
+  arrays = {
+      "style": np.eye(num_styles, dtype=np.float32)[np.asarray(test["style"])],
+      "view": np.asarray(test["view"], np.float32),
+      "theta": np.asarray(augment.identity_theta(len(test["style"]))),
+  }
+  rgb, mask = run_in_chunks(
+      lambda style, view, theta: predict_fn(params, style, view, theta), arrays, chunk,
+      mesh.size)
+  target_mask = np.asarray(test["mask"], np.float32)
+  target = np.asarray(test["image"], np.float32) / 255.0 * target_mask
+  mse = float(np.mean((rgb - target) ** 2))
+  pred_bin, true_bin = mask > 0.5, target_mask > 0.5
+  union = np.logical_or(pred_bin, true_bin).sum()
+  iou = float(np.logical_and(pred_bin, true_bin).sum() / max(union, 1))
+  return HeldOutResult(mse=mse, mask_iou=iou,
+                       ground_truth=imaging.composite_on_white(target, target_mask),
+                       predicted=imaging.composite_on_white(rgb, mask))
+
+
+def sample_sheet(result: HeldOutResult, columns: int = 8) -> np.ndarray:
+  """Ground truth above prediction, `columns` views per row pair."""
+  n = min(len(result.predicted), 2 * columns)
+  gt, pred = result.ground_truth[:n], result.predicted[:n]
+  rows = []
+  for start in range(0, n, columns):
+    g, p = gt[start:start + columns], pred[start:start + columns]
+    if len(g) < columns:  # pad the last row pair with white cells
+      blank = np.ones((columns - len(g),) + g.shape[1:], np.float32)
+      g, p = np.concatenate([g, blank]), np.concatenate([p, blank])
+    rows += [g, p]
+  return imaging.image_grid(np.stack(rows))
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Fails early, naming the field, for settings that would only break deep inside jit."""
+  t = config.train
+  if t.batch_size <= 0 or config.optimizer.num_steps <= 0:
+    raise ValueError("config.train.batch_size and config.optimizer.num_steps must be positive")
+  if t.batch_size % jax.device_count():
+    raise ValueError(
+        f"config.train.batch_size={t.batch_size} is not divisible by the {jax.device_count()} "
+        "devices of the mesh; choose a multiple of jax.device_count().")
+  if t.batch_size % jax.process_count():
+    raise ValueError("config.train.batch_size must be divisible by jax.process_count()")
+  for name in ("log_every", "eval_every", "checkpoint_every"):
+    if t[name] <= 0:
+      raise ValueError(f"config.train.{name} must be positive, got {t[name]}")
+
+
+def write_run_info(workdir: str, config, num_styles: int, image_size: int, style_names=None):
+  """What `chairgen.restore.load_trained` needs to rebuild the model without the data."""
+  info = {
+      "config": json.loads(config.to_json_best_effort()),
+      "num_styles": int(num_styles),
+      "image_size": int(image_size),
+      "theta_dim": int(augment.THETA_DIM),
+      "style_names": list(style_names) if style_names is not None else None,
+  }
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = os.path.join(workdir, RUN_INFO + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+      json.dump(info, f, indent=2)
+    os.replace(tmp, os.path.join(workdir, RUN_INFO))
+
+
+class _StopOnSignal:
+  """Turns SIGTERM (preemption, `kill`) into a request to checkpoint and return."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread: leave signals alone
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       hooks: Iterable[Callable[[int, TrainState], None]] = (),
+                       mesh: jax.sharding.Mesh | None = None) -> TrainState:
+  """Trains until config.optimizer.num_steps, resuming from the latest checkpoint in workdir.
+
+  hooks: called as hook(step, state) after every step (tests use them to interrupt runs).
+  Returns the final state.
+  """
+  validate_config(config)
+  workdir = os.path.abspath(workdir)
+  mesh = create_mesh() if mesh is None else mesh
+  t = config.train
+  num_steps = config.optimizer.num_steps
+
+  pipeline = input_pipeline.create_pipeline(config.data, seed=config.seed)
+  num_styles, image_size = pipeline.num_styles, pipeline.image_size
+  model = models.create_model(config.model, num_styles=num_styles, image_size=image_size,
+                              theta_dim=augment.THETA_DIM)
+  state = create_train_state(config, model, mesh, num_styles, image_size)
+  train_step = make_train_step(config, model, mesh, num_styles)
+  predict_fn = make_predict_fn(model, mesh, config.model)
+  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+  train_iter = pipeline.train_iterator(t.batch_size)
+
+  manager = checkpoints.create_manager(workdir, max_to_keep=t.max_checkpoints_to_keep)
+  if manager.latest_step() is not None:
+    state, start_step = checkpoints.restore(manager, checkpoints.abstract_like(state),
+                                            train_iter)
+    logging.info("Resumed from step %d in %s", start_step, workdir)
+  else:
+    start_step = 0
+  write_run_info(workdir, config, num_styles, image_size,
+                 getattr(pipeline, "style_names", None))
+  writer = metric_writers.MetricWriter(workdir)
+  test = pipeline.test_examples(t.num_eval_examples)
+
+  def run_eval(step):
+    result = evaluate_heldout(predict_fn, state.params, test, num_styles, mesh)
+    writer.write_scalars(step, {"heldout_mse": result.mse, "heldout_mask_iou": result.mask_iou})
+    sheet = sample_sheet(result)
+    if jax.process_index() == 0:
+      imaging.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), sheet)
+      imaging.save_png(os.path.join(workdir, "samples", "latest.png"), sheet)
+    writer.write_images(step, {"heldout/ground_truth_vs_generated": sheet})
+    return result
+
+  progress = _progress_bar(start_step, num_steps, enabled=t.progress_bar)
+  pending: list[dict] = []
+  last_log = time.perf_counter()
+  step = start_step
+  try:
+    with _StopOnSignal() as stop:
+      while step < num_steps:
+        batch = input_pipeline.shard_batch(next(train_iter), batch_sharding)
+        state, metrics = train_step(state, batch)
+        step += 1
+        pending.append(metrics)
+        for hook in hooks:
+          hook(step, state)
+        if len(pending) > 1:  # check the previous step while this one runs
+          _check_finite(pending[-2], step - 1, manager)
+        if step % t.log_every == 0 or step == num_steps:
+          _check_finite(pending[-1], step, manager)
+          summary = _mean_metrics(pending)
+          now = time.perf_counter()
+          summary["images_per_second"] = len(pending) * t.batch_size / (now - last_log)
+          last_log, pending = now, []
+          writer.write_scalars(step, summary)
+          progress.set_postfix(loss=f"{summary['loss']:.4g}", refresh=False)
+        progress.update(1)
+        if step % t.eval_every == 0 or step == num_steps:
+          result = run_eval(step)
+          progress.write(f"step {step}: held-out-view MSE {result.mse:.5f}, "
+                         f"mask IoU {result.mask_iou:.3f}")
+        if step % t.checkpoint_every == 0 or step == num_steps or stop.requested:
+          if pending:
+            _check_finite(pending[-1], step, manager)
+          checkpoints.save(manager, step, state, train_iter, force=stop.requested)
+        if stop.requested:
+          progress.write(f"SIGTERM: saved checkpoint at step {step}; rerun the same command "
+                         "to resume.")
+          break
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+    writer.close()
+    progress.close()
+  return state
+
+
+def _progress_bar(start: int, total: int, enabled: bool):
+  from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm.tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                   disable=not enabled or jax.process_index() != 0)
+
+
+def _mean_metrics(metrics: list[dict]) -> dict[str, float]:
+  fetched = jax.device_get(metrics)
+  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+
+
+def _check_finite(metrics: Mapping[str, jax.Array], step: int, manager) -> None:
+  if float(metrics["finite"]) > 0.5:
+    return
+  manager.wait_until_finished()
+  last = manager.latest_step()
+  where = (f"the last good checkpoint (step {last}) in {manager.directory} is intact"
+           if last is not None else "no checkpoint had been written yet")
+  raise NonFiniteLossError(
+      f"non-finite loss or gradient at step {step} (loss={float(metrics['loss'])}, "
+      f"grad_norm={float(metrics['grad_norm'])}); training stopped and {where}. "
+      "Lower config.optimizer.learning_rate, check the data for NaNs, then rerun to resume.")

@@ -1,0 +1,35 @@
+r"""Trains a generator: `python -m experiments.train --config=<file>:<preset> --workdir=DIR`.
+
+Resumes from the latest checkpoint in DIR; SIGTERM saves a checkpoint and exits cleanly.
+On a multi-host TPU/GPU pod pass --distributed to call jax.distributed.initialize().
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from chairgen import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "experiments/configs/default.py:tiny", "Training config file and preset.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and samples go.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() (multi-host pods).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags take --name=value)")
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  logging.info("JAX devices: %s (process %d of %d)", jax.devices(), jax.process_index(),
+               jax.process_count())
+  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
