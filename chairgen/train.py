@@ -101,9 +101,9 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
                     ) -> Callable[[TrainState, Mapping[str, jax.Array]], tuple[TrainState, dict]]:
   """Builds the jitted step: augment (T_θ) on device, loss of eq. (1) or the VAE bound, Adam.
 
-  The state is donated and replicated; the batch is sharded along `data`. A non-finite loss
-  or gradient leaves the state unchanged and sets metrics["finite"] to 0, so the host can stop
-  with the last good state and checkpoint intact.
+  The state is donated and replicated; the batch is sharded along `data`. A non-finite loss,
+  gradient or updated parameter leaves the state unchanged and sets metrics["finite"] to 0,
+  so the host can stop with the last good state and checkpoint intact.
   """
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
@@ -128,8 +128,9 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grad_norm = optax.global_norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     new_state = state.apply_gradients(grads=grads)
+    finite = (jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+              & jnp.isfinite(optax.global_norm(new_state.params)))
     new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
     metrics = dict(metrics, loss=loss, grad_norm=grad_norm,
                    finite=finite.astype(jnp.float32),
