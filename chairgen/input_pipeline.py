@@ -1,0 +1,318 @@
+"""Input pipeline: grain over `tfds.data_source`, TensorFlow-free, sharded and resumable.
+
+```python
+pipeline = create_pipeline(config.data, seed=config.seed)
+it = pipeline.train_iterator(global_batch_size)   # infinite grain DatasetIterator
+batch = next(it)                                   # this process's share, numpy
+test = pipeline.test_examples(max_examples)        # the held-out views, fixed order
+```
+
+Order is a function of the seed only: the train examples are shuffled by grain's index
+shuffle with a fresh permutation each epoch, each epoch is cut to a whole number of global
+batches, and process p of P takes positions p, p+P, p+2P, ... of that global order, so the P
+per-process batches of step t together form the same global batch for any P. Every batch has
+the same shape; the pipeline never ends. Iterator state (a few integers) is saved with the
+training checkpoint through `iterator_save_args` / `iterator_restore_args`.
+
+Batch format (B = global_batch_size / process_count, S = image size):
+  image uint8[B, S, S, 3] (white background), mask uint8[B, S, S, 1] in {0, 1},
+  style int32[B] (contiguous model index over the models that have training views),
+  view float32[B, 4] = (sin az, cos az, sin el, cos el), azimuth, elevation float32[B] degrees.
+
+Splits are made by `chairgen.splits` from per-example metadata; see docs/input_pipeline.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+import hashlib
+import sys
+from typing import Any
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+
+from chairgen import splits
+
+Batch = dict[str, np.ndarray]
+BATCH_KEYS = ("image", "mask", "style", "view", "azimuth", "elevation")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The `config.data` fields and their defaults."""
+  c = ml_collections.ConfigDict()
+  # One TFDS name ('name/config'), or several joined by '+' to read them as one dataset
+  # (e.g. chairs + tables); model ids are then made contiguous across them.
+  c.name = "procedural_turntables/tiny"
+  c.data_dir = ml_collections.FieldReference(None, field_type=str)  # None: TFDS default.
+  # Build a missing procedural dataset on first use (no download needed). Other builders
+  # must be built first (`tfds build ...`); the error says how.
+  c.build_if_missing = True
+  # heldout_views | all | by_style | by_elevation | by_class (see chairgen.splits).
+  c.split = "heldout_views"
+  c.heldout_views_per_model = 2         # heldout_views, all, by_class.
+  c.target_fraction = 0.1               # by_style: fraction of styles in the target set.
+  c.views_per_target_style = 4          # by_style: k (paper: 1, 2, 4, 8, 15).
+  c.transfer = True                     # by_style: source styles keep all views.
+  c.style_split_elevation = ml_collections.FieldReference(None, field_type=float)  # by_style: None = lower median.
+  c.elevation_classes = ("chair",)      # by_elevation: classes restricted to train_elevations.
+  c.train_elevations = (20.0, 30.0)     # by_elevation.
+  c.classes = ("chair", "table")        # by_class.
+  # Decoded examples held in memory: 'auto' caches when they fit in cache_max_bytes.
+  c.cache = "auto"                      # 'auto' | 'yes' | 'no'.
+  c.cache_max_bytes = 2 * 1024**3
+  c.num_threads = 2                     # grain read threads per process.
+  c.num_workers = 0                     # grain worker processes (mp_prefetch); 0 = none.
+  c.prefetch = 8                        # batches buffered ahead.
+  return c
+
+
+def view_encoding(azimuth_deg, elevation_deg):
+  """(sin az, cos az, sin el, cos el), float32[..., 4]; numpy in, numpy out; jax in, jax out."""
+  xp = jax.numpy if isinstance(azimuth_deg, jax.Array) or isinstance(elevation_deg, jax.Array) else np
+  az = xp.deg2rad(xp.asarray(azimuth_deg, xp.float32))
+  el = xp.deg2rad(xp.asarray(elevation_deg, xp.float32))
+  return xp.stack([xp.sin(az), xp.cos(az), xp.sin(el), xp.cos(el)], axis=-1).astype(xp.float32)
+
+
+def style_encoding(index, num_styles: int):
+  """One-hot float32[..., num_styles] of integer style ids; numpy or jax like the input."""
+  xp = jax.numpy if isinstance(index, jax.Array) else np
+  index = xp.asarray(index)
+  if xp is np and index.size and (index.min() < 0 or index.max() >= num_styles):
+    raise ValueError(f"style ids must be in [0, {num_styles}); got {index.min()}..{index.max()}.")
+  return (index[..., None] == xp.arange(num_styles)).astype(xp.float32)
+
+
+def _seed32(seed: int, purpose: str) -> int:
+  """A 32-bit seed for grain, hashed so that seed s epoch e+1 != seed s+1 epoch e."""
+  digest = hashlib.sha256(f"chairgen/{purpose}/{int(seed)}".encode()).digest()
+  return int.from_bytes(digest[:4], "little")
+
+
+def _read_metadata(source: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+  keys = ("model_index", "azimuth", "elevation", "class")
+  cols = {k: [] for k in keys}
+  for i in range(len(source)):
+    record = source[i]
+    for k in keys:
+      cols[k].append(record[k])
+  return {
+      "model_index": np.asarray(cols["model_index"], np.int64),
+      "azimuth": np.asarray(cols["azimuth"], np.float32),
+      "elevation": np.asarray(cols["elevation"], np.float32),
+      "class": np.asarray(cols["class"], np.int64),
+  }
+
+
+class Pipeline:
+  """The train stream and test set of one data config; built by `create_pipeline`.
+
+  Args:
+    sources: random-access sequences of records in the builders' feature format (what
+      `tfds.data_source(...)` returns: decoded numpy images, Python scalars), read as one
+      dataset in this order.
+    config: `default_config()` fields.
+    seed: the split and the shuffle are functions of it.
+    metadata_sources: optional sequences parallel to `sources` that return the same records
+      without decoding the images (faster to scan); default `sources`.
+    process_index, process_count: default `jax.process_index()`, `jax.process_count()`.
+  """
+
+  def __init__(self, sources: Sequence[Sequence[Mapping[str, Any]]], config: ml_collections.ConfigDict,
+               seed: int, *, metadata_sources: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+               process_index: int | None = None, process_count: int | None = None):
+    if not sources:
+      raise ValueError("No data sources given.")
+    self._sources = list(sources)
+    self._config = config
+    self._seed = int(seed)
+    self.process_index = jax.process_index() if process_index is None else process_index
+    self.process_count = jax.process_count() if process_count is None else process_count
+    if not 0 <= self.process_index < self.process_count:
+      raise ValueError(f"process_index {self.process_index} not in [0, {self.process_count}).")
+
+    lengths = np.array([len(s) for s in self._sources], np.int64)
+    if (lengths == 0).any():
+      raise ValueError(f"Empty data source(s): lengths {lengths.tolist()}.")
+    self._starts = np.concatenate([[0], np.cumsum(lengths)])
+    metas = [_read_metadata(s) for s in (metadata_sources or self._sources)]
+    model_offsets = np.concatenate([[0], np.cumsum([m["model_index"].max() + 1 for m in metas])])
+    self.metadata = splits.Metadata(
+        model=np.concatenate([m["model_index"] + o for m, o in zip(metas, model_offsets)]),
+        azimuth=np.concatenate([m["azimuth"] for m in metas]),
+        elevation=np.concatenate([m["elevation"] for m in metas]),
+        class_id=np.concatenate([m["class"] for m in metas]),
+    )
+    self.split = splits.make_split(self.metadata, config, self._seed)
+    self._style_lookup, self.num_styles = splits.contiguous_styles(self.metadata.model, self.split.train)
+    self.num_train = len(self.split.train)
+    self.num_test = len(self.split.test)
+    self._view = view_encoding(self.metadata.azimuth, self.metadata.elevation)
+
+    first = self._sources[0][0]
+    self.image_size = int(first["image"].shape[0])
+    self._cache = None
+    if self._should_cache(len(self.metadata)):
+      self._cache = self._decode_all()
+
+  # -- reading -------------------------------------------------------------------------------
+
+  def _should_cache(self, n: int) -> bool:
+    mode = self._config.cache
+    if mode not in ("auto", "yes", "no"):
+      raise ValueError(f"config.cache must be 'auto', 'yes' or 'no', got {mode!r}.")
+    if mode == "auto":
+      return n * self.image_size**2 * 4 <= self._config.cache_max_bytes
+    return mode == "yes"
+
+  def _record(self, example_id: int) -> Mapping[str, Any]:
+    s = int(np.searchsorted(self._starts, example_id, side="right")) - 1
+    return self._sources[s][int(example_id - self._starts[s])]
+
+  def _decode(self, example_id: int) -> tuple[np.ndarray, np.ndarray]:
+    record = self._record(example_id)
+    image, mask = np.asarray(record["image"]), np.asarray(record["mask"])
+    size = self.image_size
+    if image.shape != (size, size, 3) or mask.shape[:2] != (size, size):
+      raise ValueError(
+          f"Example {example_id}: image {image.shape}, mask {mask.shape}; expected ({size}, "
+          f"{size}, 3) and ({size}, {size}, 1). Sources read together must share one image size.")
+    return image.astype(np.uint8, copy=False), (mask.reshape(size, size, 1) > 0).astype(np.uint8)
+
+  def _decode_all(self) -> tuple[np.ndarray, np.ndarray]:
+    n, s = len(self.metadata), self.image_size
+    images = np.empty((n, s, s, 3), np.uint8)
+    masks = np.empty((n, s, s, 1), np.uint8)
+    for i in range(n):
+      images[i], masks[i] = self._decode(i)
+    return images, masks
+
+  def load_batch(self, example_ids: np.ndarray) -> Batch:
+    """Reads and encodes examples: int64[B] ids into the concatenated sources -> batch dict."""
+    ids = np.asarray(example_ids, np.int64)
+    if self._cache is not None:
+      image, mask = self._cache[0][ids], self._cache[1][ids]
+    else:
+      pairs = [self._decode(i) for i in ids]
+      image = np.stack([p[0] for p in pairs])
+      mask = np.stack([p[1] for p in pairs])
+    style = self._style_lookup[self.metadata.model[ids]]
+    return {
+        "image": image,
+        "mask": mask,
+        "style": style.astype(np.int32),
+        "view": self._view[ids],
+        "azimuth": self.metadata.azimuth[ids],
+        "elevation": self.metadata.elevation[ids],
+    }
+
+  # -- public ---------------------------------------------------------------------------------
+
+  def train_dataset(self, global_batch_size: int) -> grain.IterDataset:
+    """The grain dataset behind `train_iterator` (exposed for composition and inspection)."""
+    g, p, count = int(global_batch_size), self.process_index, self.process_count
+    if g <= 0 or g % count:
+      raise ValueError(f"global_batch_size {g} must be a positive multiple of process_count {count}.")
+    per_epoch = (self.num_train // g) * g
+    if per_epoch == 0:
+      raise ValueError(
+          f"Only {self.num_train} training examples, fewer than global_batch_size {g}. "
+          "Lower the batch size or use more data.")
+    ds = grain.MapDataset.source(self.split.train)
+    ds = ds.shuffle(seed=_seed32(self._seed, "train_order"))  # New permutation each epoch.
+    ds = ds[:per_epoch]          # Drop the epoch's remainder: batches never straddle epochs.
+    ds = ds[p::count]            # This process's positions of the global order.
+    ds = ds.repeat(None).batch(g // count, drop_remainder=True).map(self.load_batch)
+    it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=self._config.num_threads,
+                                                 prefetch_buffer_size=self._config.prefetch))
+    if self._config.num_workers > 0:
+      it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self._config.num_workers))
+    return it_ds
+
+  def train_iterator(self, global_batch_size: int) -> grain.DatasetIterator:
+    """Infinite iterator of this process's share of each global batch (see module doc)."""
+    return iter(self.train_dataset(global_batch_size))
+
+  def test_ids(self, max_examples: int | None = None) -> np.ndarray:
+    """Test example ids in the fixed order (model, elevation, azimuth), the first max_examples."""
+    ids = self.split.test
+    order = np.lexsort((self.metadata.azimuth[ids], self.metadata.elevation[ids], self.metadata.model[ids]))
+    return ids[order][:max_examples]
+
+  def test_examples(self, max_examples: int | None = None) -> Batch:
+    """The test set (the same on every process), batch format, fixed order."""
+    return self.load_batch(self.test_ids(max_examples))
+
+
+# -- TFDS ---------------------------------------------------------------------------------------
+
+
+def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> None:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    import chairgen.datasets  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError as e:
+    raise ImportError(f"chairgen.datasets (the TFDS builders) could not be imported: {e}") from e
+  builder = tfds.builder(name, data_dir=data_dir)
+  if builder.is_prepared():
+    return
+  if name.split("/")[0] == "procedural_turntables" and build_if_missing:
+    print(f"[input_pipeline] {name} is not built in {builder.data_dir}; rendering it now "
+          "(procedural, no download).", file=sys.stderr, flush=True)
+    builder.download_and_prepare()
+    print(f"[input_pipeline] built {name}.", file=sys.stderr, flush=True)
+    return
+  raise FileNotFoundError(
+      f"Dataset {name} is not built in {builder.data_dir}. Build it first, e.g. "
+      f"`tfds build chairgen/datasets/{name.split('/')[0]} --config={name.split('/')[-1]} "
+      f"--manual_dir=...` (see chairgen/datasets/), and pass the same data_dir.")
+
+
+def open_tfds_sources(name: str, data_dir: str | None = None, build_if_missing: bool = True
+                      ) -> tuple[list[Sequence[Any]], list[Sequence[Any]]]:
+  """Opens `tfds.data_source` for each '+'-joined name: (decoded sources, metadata sources).
+
+  Metadata sources skip image decoding, so scanning them for the splits is cheap.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  sources, metas = [], []
+  for part in [n.strip() for n in name.split("+") if n.strip()]:
+    _ensure_built(part, data_dir, build_if_missing)
+    sources.append(tfds.data_source(part, split="train", data_dir=data_dir, download=False))
+    skip = tfds.decode.SkipDecoding()
+    metas.append(tfds.data_source(part, split="train", data_dir=data_dir, download=False,
+                                  decoders={"image": skip, "mask": skip}))
+  if not sources:
+    raise ValueError(f"config.data.name {name!r} names no dataset.")
+  return sources, metas
+
+
+def create_pipeline(config: ml_collections.ConfigDict, seed: int) -> Pipeline:
+  """The pipeline for `config` (fields of `default_config()`), building a missing procedural set."""
+  sources, metas = open_tfds_sources(config.name, config.data_dir, config.build_if_missing)
+  return Pipeline(sources, config, seed, metadata_sources=metas)
+
+
+# -- devices and checkpoints --------------------------------------------------------------------
+
+
+def shard_batch(batch: Batch, sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+  """Places this process's numpy batch on the mesh as global arrays (leading axis sharded).
+
+  `sharding` is typically `NamedSharding(mesh, PartitionSpec('data'))`; every process passes
+  its own share and gets the global array of B * process_count rows.
+  """
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
+def iterator_save_args(iterator: grain.DatasetIterator):
+  """Orbax args saving the iterator's state; put it in `ocp.args.Composite(..., data=...)`."""
+  return grain.checkpoint.CheckpointSave(iterator)
+
+
+def iterator_restore_args(iterator: grain.DatasetIterator):
+  """Orbax args restoring into a fresh `train_iterator` of the same config, seed and batch."""
+  return grain.checkpoint.CheckpointRestore(iterator)

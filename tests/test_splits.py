@@ -1,0 +1,195 @@
+"""Tests for chairgen.splits: no held-out view leaks into training, counts, determinism."""
+
+import numpy as np
+import pytest
+
+from chairgen import input_pipeline
+from chairgen import splits
+
+AUBRY_AZ = [int(i * 360 / 31) for i in range(31)]
+
+
+def turntables(num_models, azimuths, elevations, class_id=0, model_offset=0, seed=0):
+  """Metadata of full turntables, records in a shuffled order (as TFDS stores them)."""
+  m, e, a = np.meshgrid(np.arange(num_models) + model_offset, elevations, azimuths, indexing="ij")
+  order = np.random.default_rng(seed).permutation(m.size)
+  return splits.Metadata(model=m.ravel()[order].astype(np.int64),
+                         azimuth=a.ravel()[order].astype(np.float32),
+                         elevation=e.ravel()[order].astype(np.float32),
+                         class_id=np.full(m.size, class_id, np.int64))
+
+
+def concat(*metas):
+  return splits.Metadata(*(np.concatenate([getattr(m, f) for m in metas])
+                           for f in ("model", "azimuth", "elevation", "class_id")))
+
+
+def chairs_and_tables():
+  chairs = turntables(10, AUBRY_AZ, (20, 30), class_id=0)
+  tables = turntables(6, range(0, 360, 10), (0, 10, 20, 30, 40), class_id=1, model_offset=10)
+  return concat(chairs, tables)
+
+
+def keys(meta, ids):
+  """(model, azimuth, elevation) triples: what a 'view of a style' is."""
+  return set(zip(meta.model[ids].tolist(), meta.azimuth[ids].tolist(), meta.elevation[ids].tolist()))
+
+
+def assert_no_leak(meta, split):
+  assert not set(split.train.tolist()) & set(split.test.tolist())
+  assert not keys(meta, split.train) & keys(meta, split.test)
+  assert split.test.size > 0 and split.train.size > 0
+
+
+def config(**overrides):
+  c = input_pipeline.default_config()
+  c.update(overrides)
+  return c
+
+
+ALL_CONFIGS = [
+    config(split="heldout_views"),
+    config(split="by_style", views_per_target_style=1, transfer=True),
+    config(split="by_style", views_per_target_style=15, transfer=False),
+    config(split="by_elevation", train_elevations=(20.0,)),
+    config(split="by_class", classes=("chair", "table")),
+]
+
+
+@pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=lambda c: f"{c.split}")
+def test_no_heldout_view_in_train_and_deterministic(cfg):
+  meta = chairs_and_tables()
+  split = splits.make_split(meta, cfg, seed=3)
+  assert_no_leak(meta, split)
+  again = splits.make_split(meta, cfg, seed=3)
+  np.testing.assert_array_equal(split.train, again.train)
+  np.testing.assert_array_equal(split.test, again.test)
+  # Every model that is tested on is trained on (its style is known).
+  assert set(meta.model[split.test].tolist()) <= set(meta.model[split.train].tolist())
+
+
+def test_split_does_not_depend_on_record_order():
+  a, b = turntables(8, AUBRY_AZ, (20, 30), seed=0), turntables(8, AUBRY_AZ, (20, 30), seed=1)
+  for cfg in (config(split="heldout_views"), config(split="by_style", views_per_target_style=4)):
+    assert keys(a, splits.make_split(a, cfg, 5).test) == keys(b, splits.make_split(b, cfg, 5).test)
+
+
+def test_heldout_views_counts_and_seeds():
+  meta = turntables(20, AUBRY_AZ, (20, 30))
+  split = splits.heldout_views(meta, views_per_model=3, seed=0)
+  assert split.test.size == 20 * 3 and split.train.size == 20 * 59
+  assert np.all(np.bincount(meta.model[split.test]) == 3)
+  other = splits.heldout_views(meta, views_per_model=3, seed=1)
+  assert keys(meta, other.test) != keys(meta, split.test)
+
+
+def test_heldout_views_refuses_to_hold_out_everything():
+  meta = turntables(2, (0, 90), (20,))
+  with pytest.raises(ValueError, match="heldout_views_per_model"):
+    splits.heldout_views(meta, views_per_model=2, seed=0)
+
+
+def test_all_trains_on_everything_and_tests_on_a_fixed_subset():
+  meta = turntables(5, AUBRY_AZ, (20, 30))
+  split = splits.all_views(meta, views_per_model=2, seed=0)
+  assert split.train.size == len(meta)
+  np.testing.assert_array_equal(split.test, splits.heldout_views(meta, views_per_model=2, seed=0).test)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8, 15])
+@pytest.mark.parametrize("transfer", [True, False])
+def test_by_style_paper_protocol(k, transfer):
+  meta = turntables(50, AUBRY_AZ, (20, 30))
+  split = splits.by_style(meta, target_fraction=0.1, views_per_target_style=k, transfer=transfer, seed=0)
+  assert_no_leak(meta, split)
+  target = split.target_styles
+  assert len(target) == 5
+  train_counts = np.bincount(meta.model[split.train], minlength=50)
+  source = np.setdiff1d(np.arange(50), target)
+  assert np.all(train_counts[target] == k)
+  assert np.all(train_counts[source] == (62 if transfer else k))
+  # The test set is exactly the other views of the target styles.
+  assert split.test.size == 5 * (62 - k)
+  assert set(meta.model[split.test].tolist()) == set(target.tolist())
+  # The kept views of a target style: k distinct azimuths at the default elevation (20).
+  kept = split.train[np.isin(meta.model[split.train], target[:1])]
+  assert np.all(meta.elevation[kept] == 20)
+  assert len(set(meta.azimuth[kept].tolist())) == k
+
+
+def test_by_style_views_are_evenly_spaced():
+  meta = turntables(20, range(0, 360, 10), (0, 10, 20, 30, 40))
+  split = splits.by_style(meta, target_fraction=0.1, views_per_target_style=4, transfer=True, seed=0)
+  kept = split.train[meta.model[split.train] == split.target_styles[0]]
+  assert sorted(meta.azimuth[kept].tolist()) == [0, 90, 180, 270]
+  assert np.all(meta.elevation[kept] == 20)
+  with_el = splits.by_style(meta, target_fraction=0.1, views_per_target_style=2, transfer=True,
+                            seed=0, elevation=40)
+  kept = with_el.train[meta.model[with_el.train] == with_el.target_styles[0]]
+  assert sorted(zip(meta.azimuth[kept].tolist(), meta.elevation[kept].tolist())) == [(0, 40), (180, 40)]
+
+
+def test_by_style_target_set_depends_on_seed_only():
+  meta = turntables(40, AUBRY_AZ, (20, 30))
+  targets = {
+      (k, t): splits.by_style(meta, target_fraction=0.1, views_per_target_style=k, transfer=t,
+                              seed=7).target_styles.tolist()
+      for k in (1, 15) for t in (True, False)
+  }
+  assert len({tuple(v) for v in targets.values()}) == 1
+  other = splits.by_style(meta, target_fraction=0.1, views_per_target_style=1, transfer=True, seed=8)
+  assert other.target_styles.tolist() != targets[(1, True)]
+
+
+def test_by_style_errors():
+  meta = turntables(10, AUBRY_AZ, (20, 30))
+  with pytest.raises(ValueError, match="cannot keep 32"):
+    splits.by_style(meta, target_fraction=0.1, views_per_target_style=32, transfer=True, seed=0)
+  with pytest.raises(ValueError, match="target styles"):
+    splits.by_style(meta, target_fraction=0.01, views_per_target_style=1, transfer=True, seed=0)
+
+
+def test_by_elevation_restricts_only_the_chosen_class():
+  meta = concat(turntables(4, range(0, 360, 30), (0, 10, 20, 30, 40), class_id=0),
+                turntables(3, range(0, 360, 30), (0, 10, 20, 30, 40), class_id=1, model_offset=4))
+  split = splits.by_elevation(meta, classes=("chair",), train_elevations=(20, 30))
+  assert_no_leak(meta, split)
+  chair_train = split.train[meta.class_id[split.train] == 0]
+  assert set(meta.elevation[chair_train].tolist()) == {20, 30}
+  assert set(meta.elevation[split.test].tolist()) == {0, 10, 40}
+  assert np.all(meta.class_id[split.test] == 0)
+  assert np.sum(meta.class_id[split.train] == 1) == 3 * 12 * 5  # Tables keep every view.
+
+
+def test_by_elevation_errors():
+  meta = turntables(3, AUBRY_AZ, (20, 30))
+  with pytest.raises(ValueError, match="nothing is held out"):
+    splits.by_elevation(meta, classes=("chair",), train_elevations=(20, 30))
+  with pytest.raises(ValueError, match="elevation_classes"):
+    splits.by_elevation(meta, classes=("table",), train_elevations=(20,))
+  with pytest.raises(ValueError, match="Unknown classes"):
+    splits.by_elevation(meta, classes=("sofa",), train_elevations=(20,))
+
+
+def test_by_class_keeps_only_the_requested_classes():
+  meta = chairs_and_tables()
+  only_chairs = splits.by_class(meta, classes=("chair",), views_per_model=2, seed=0)
+  assert_no_leak(meta, only_chairs)
+  assert np.all(meta.class_id[only_chairs.train] == 0) and np.all(meta.class_id[only_chairs.test] == 0)
+  assert only_chairs.test.size == 10 * 2
+  both = splits.by_class(meta, classes=("chair", "table"), views_per_model=2, seed=0)
+  assert both.test.size == 16 * 2 and both.train.size == len(meta) - 32
+  with pytest.raises(ValueError, match="car"):
+    splits.by_class(meta, classes=("car",), views_per_model=2, seed=0)
+
+
+def test_contiguous_styles_skip_untrained_models():
+  model = np.array([0, 0, 3, 3, 5, 5])
+  lookup, num = splits.contiguous_styles(model, train=np.array([0, 4, 5]))
+  assert num == 2
+  assert lookup.tolist() == [0, -1, -1, -1, -1, 1]
+
+
+def test_unknown_split_is_named():
+  with pytest.raises(ValueError, match="by_style"):
+    splits.make_split(turntables(2, (0, 90), (20,)), config(split="random"), seed=0)
