@@ -11,8 +11,10 @@ Order is a function of the seed only: the train examples are shuffled by grain's
 shuffle with a fresh permutation each epoch, each epoch is cut to a whole number of global
 batches, and process p of P takes positions p, p+P, p+2P, ... of that global order, so the P
 per-process batches of step t together form the same global batch for any P. Every batch has
-the same shape; the pipeline never ends. Iterator state (a few integers) is saved with the
-training checkpoint through `iterator_save_args` / `iterator_restore_args`.
+the same shape; the pipeline never ends. The iterator's state is one integer; it is saved with
+the training checkpoint as `grain.checkpoint.CheckpointSave(iterator)` inside
+`ocp.args.Composite` and restored into a fresh `train_iterator` of the same config, seed and
+batch size with `grain.checkpoint.CheckpointRestore` (see `chairgen.checkpoints`).
 
 Batch format (B = global_batch_size / process_count, S = image size):
   image uint8[B, S, S, 3] (white background), mask uint8[B, S, S, 1] in {0, 1},
@@ -26,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 import hashlib
+import importlib
+import importlib.util
 import sys
 from typing import Any
 
+from absl import flags
 import grain
 import jax
 import ml_collections
@@ -93,7 +98,7 @@ def _seed32(seed: int, purpose: str) -> int:
 
 
 def _read_metadata(source: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-  keys = ("model_index", "azimuth", "elevation", "class")
+  keys = ("model_index", "azimuth", "elevation", "class", "model_name")
   cols = {k: [] for k in keys}
   for i in range(len(source)):
     record = source[i]
@@ -104,6 +109,8 @@ def _read_metadata(source: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]
       "azimuth": np.asarray(cols["azimuth"], np.float32),
       "elevation": np.asarray(cols["elevation"], np.float32),
       "class": np.asarray(cols["class"], np.int64),
+      "model_name": np.asarray([n.decode() if isinstance(n, bytes) else str(n)
+                                for n in cols["model_name"]], dtype=object),
   }
 
 
@@ -148,6 +155,11 @@ class Pipeline:
     )
     self.split = splits.make_split(self.metadata, config, self._seed)
     self._style_lookup, self.num_styles = splits.contiguous_styles(self.metadata.model, self.split.train)
+    names = np.concatenate([m["model_name"] for m in metas])
+    first_record = np.unique(self.metadata.model, return_index=True)
+    name_of_model = dict(zip(first_record[0].tolist(), names[first_record[1]].tolist()))
+    # style_names[style] is the upstream model name of that style (for figures and run info).
+    self.style_names = [name_of_model[m] for m in np.flatnonzero(self._style_lookup >= 0)]
     self.num_train = len(self.split.train)
     self.num_test = len(self.split.test)
     self._view = view_encoding(self.metadata.azimuth, self.metadata.elevation)
@@ -229,6 +241,10 @@ class Pipeline:
     it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=self._config.num_threads,
                                                  prefetch_buffer_size=self._config.prefetch))
     if self._config.num_workers > 0:
+      # grain's worker processes read absl flags; outside an absl app (notebooks, pytest)
+      # nothing parsed them, so let them take their defaults.
+      if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
       it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self._config.num_workers))
     return it_ds
 
@@ -250,12 +266,21 @@ class Pipeline:
 # -- TFDS ---------------------------------------------------------------------------------------
 
 
+def register_builder(name: str) -> None:
+  """Imports the chairgen module defining builder `name` ('name/config'), registering it."""
+  module = "chairgen.datasets." + name.split("/")[0].split(":")[0]
+  try:
+    if importlib.util.find_spec(module) is not None:
+      importlib.import_module(module)
+    else:
+      importlib.import_module("chairgen.datasets")
+  except ImportError as e:
+    raise ImportError(f"The chairgen TFDS builders could not be imported ({module}): {e}") from e
+
+
 def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> None:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  try:
-    import chairgen.datasets  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError as e:
-    raise ImportError(f"chairgen.datasets (the TFDS builders) could not be imported: {e}") from e
+  register_builder(name)
   builder = tfds.builder(name, data_dir=data_dir)
   if builder.is_prepared():
     return
@@ -307,12 +332,3 @@ def shard_batch(batch: Batch, sharding: jax.sharding.Sharding) -> dict[str, jax.
   """
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
 
-
-def iterator_save_args(iterator: grain.DatasetIterator):
-  """Orbax args saving the iterator's state; put it in `ocp.args.Composite(..., data=...)`."""
-  return grain.checkpoint.CheckpointSave(iterator)
-
-
-def iterator_restore_args(iterator: grain.DatasetIterator):
-  """Orbax args restoring into a fresh `train_iterator` of the same config, seed and batch."""
-  return grain.checkpoint.CheckpointRestore(iterator)
