@@ -1,0 +1,184 @@
+"""Offscreen OpenGL renderer (moderngl, headless EGL): RGB on white, exact masks, depth.
+
+Shading is Lambert plus ambient under one light fixed relative to the camera (upper left,
+behind the viewer), so every view of a turntable is lit alike, as in the upstream renders.
+Lighting is two-sided: there is no back-face culling and each face's normal is flipped towards
+the camera, so open or inconsistently wound parts shade correctly.
+
+Mask definition. The colour pass renders with 4x MSAA into RGBA cleared to (1, 1, 1, 0); every
+covered sample writes alpha 1, so after the resolve a pixel's alpha is its coverage (0, 1/4,
+.., 1). `mask = alpha > 0`: a pixel belongs to the object when any of its 4 samples does.
+Albedos are at most 0.9 (see `palette`), so a covered sample's colour is at most 0.9 * 255 in
+every channel and a pixel with even one covered sample resolves to at most 251 < 255: the mask
+is exactly the set of non-white pixels, which the tests check.
+
+Depth comes from a second, single-sample pass (MSAA depth cannot be read back): distance along
+the viewing axis at each pixel centre, +inf on the background. A keypoint is visible when its
+own depth is at most the depth at its pixel plus KEYPOINT_DEPTH_TOLERANCE (in bounding-sphere
+radii: the thickest part measured from its centre line, so keypoints on a part's axis count as
+on the surface).
+
+One EGL context per Renderer; creating it takes ~0.3 s, so make one per process and reuse it.
+The output is deterministic (same bytes for the same inputs, across processes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import moderngl
+import numpy as np
+
+from chairgen.procedural import camera
+from chairgen.procedural.objects import ProceduralObject
+
+KEYPOINT_DEPTH_TOLERANCE = 0.06
+LIGHT_DIRECTION_CAMERA = (-0.45, 0.55, 0.70)  # Towards the light, camera coordinates.
+AMBIENT, DIFFUSE = 0.38, 0.62
+SAMPLES = 4
+
+_VERTEX_SHADER = """
+#version 330
+uniform mat4 u_view;
+uniform mat4 u_proj;
+in vec3 in_position;
+in vec3 in_normal;
+in vec3 in_color;
+out vec3 v_position;
+out vec3 v_normal;
+out vec3 v_color;
+void main() {
+  vec4 p = u_view * vec4(in_position, 1.0);
+  v_position = p.xyz;
+  v_normal = mat3(u_view) * in_normal;
+  v_color = in_color;
+  gl_Position = u_proj * p;
+}
+"""
+
+_FRAGMENT_SHADER = """
+#version 330
+uniform vec3 u_light;
+uniform float u_ambient;
+uniform float u_diffuse;
+in vec3 v_position;
+in vec3 v_normal;
+in vec3 v_color;
+out vec4 f_color;
+void main() {
+  vec3 n = normalize(v_normal);
+  if (dot(n, v_position) > 0.0) n = -n;  // Two-sided: face the camera at the origin.
+  float shade = u_ambient + u_diffuse * max(dot(n, u_light), 0.0);
+  f_color = vec4(min(v_color * shade, vec3(1.0)), 1.0);
+}
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+  """One rendered view; S is the image size, K the number of keypoints."""
+
+  rgb: np.ndarray  # uint8[S, S, 3], white background.
+  mask: np.ndarray  # bool[S, S].
+  depth: np.ndarray  # float32[S, S], distance along the viewing axis, inf on background.
+  keypoints_px: np.ndarray  # float32[K, 2] pixel (x, y), see `camera` for the convention.
+  keypoints_visible: np.ndarray  # bool[K].
+  azimuth_deg: float
+  elevation_deg: float
+
+  @property
+  def rgba(self) -> np.ndarray:
+    """uint8[S, S, 4]: RGB with alpha 255 on the mask and 0 elsewhere (the R2N2 layout)."""
+    alpha = self.mask.astype(np.uint8) * 255
+    return np.concatenate([self.rgb, alpha[..., None]], axis=-1)
+
+
+def keypoint_visibility(xy_Kx2: np.ndarray, depth_K: np.ndarray, depth_SxS: np.ndarray,
+                        tolerance: float = KEYPOINT_DEPTH_TOLERANCE) -> np.ndarray:
+  """bool[K]: inside the image and not behind the rendered surface at its pixel by > tolerance."""
+  size = depth_SxS.shape[0]
+  cols = np.floor(xy_Kx2[:, 0]).astype(np.int64)
+  rows = np.floor(xy_Kx2[:, 1]).astype(np.int64)
+  inside = (cols >= 0) & (cols < size) & (rows >= 0) & (rows < size)
+  surface = depth_SxS[np.clip(rows, 0, size - 1), np.clip(cols, 0, size - 1)]
+  return inside & (depth_K <= surface + tolerance)
+
+
+class Renderer:
+  """Renders procedural objects at a fixed camera distance and field of view.
+
+  Args:
+    image_size: S, the side of the square output images in pixels.
+  """
+
+  def __init__(self, image_size: int):
+    if not (isinstance(image_size, (int, np.integer)) and 8 <= image_size <= 4096):
+      raise ValueError(f"image_size must be an integer in [8, 4096], got {image_size!r}.")
+    self.image_size = int(image_size)
+    try:
+      self._ctx = moderngl.create_standalone_context(backend="egl")
+    except Exception as e:  # moderngl raises bare Exceptions for missing EGL.
+      raise RuntimeError(
+          "Could not create a headless EGL OpenGL context. On Debian/Ubuntu install "
+          "`libegl1 libegl-mesa0 libgl1-mesa-dri` (Mesa's llvmpipe runs on any CPU).") from e
+    ctx, size = self._ctx, (self.image_size, self.image_size)
+    self._program = ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
+    light = np.asarray(LIGHT_DIRECTION_CAMERA, np.float64)
+    self._program["u_light"].value = tuple(light / np.linalg.norm(light))
+    self._program["u_ambient"].value = AMBIENT
+    self._program["u_diffuse"].value = DIFFUSE
+    self._program["u_proj"].write(camera.projection_matrix().T.astype("f4").tobytes())
+    self._msaa_fbo = ctx.framebuffer(
+        color_attachments=[ctx.renderbuffer(size, 4, samples=SAMPLES)],
+        depth_attachment=ctx.depth_renderbuffer(size, samples=SAMPLES))
+    self._resolved_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4)])
+    self._depth_texture = ctx.depth_texture(size)
+    self._depth_fbo = ctx.framebuffer(depth_attachment=self._depth_texture)
+    self._cached: tuple | None = None  # (mesh id, vao, vbo, mesh)
+
+  def _vertex_array(self, obj: ProceduralObject) -> moderngl.VertexArray:
+    """Uploads the object's mesh, keeping the last one (turntables render one object often)."""
+    key = id(obj.mesh)
+    if self._cached is not None and self._cached[0] == key:
+      return self._cached[1]
+    if self._cached is not None:
+      self._cached[1].release()
+      self._cached[2].release()
+    vbo = self._ctx.buffer(obj.mesh.interleaved().tobytes())
+    vao = self._ctx.vertex_array(
+        self._program, [(vbo, "3f 3f 3f", "in_position", "in_normal", "in_color")])
+    self._cached = (key, vao, vbo, obj.mesh)  # Holding the mesh keeps its id unique.
+    return vao
+
+  def render(self, obj: ProceduralObject, azimuth_deg: float, elevation_deg: float) -> View:
+    """Renders `obj` from the turntable camera at (azimuth, elevation) in degrees."""
+    ctx, size = self._ctx, self.image_size
+    vao = self._vertex_array(obj)
+    self._program["u_view"].write(
+        camera.view_matrix(azimuth_deg, elevation_deg).T.astype("f4").tobytes())
+    ctx.enable(moderngl.DEPTH_TEST)
+    ctx.disable(moderngl.CULL_FACE)
+
+    self._msaa_fbo.use()
+    self._msaa_fbo.clear(1.0, 1.0, 1.0, 0.0, depth=1.0)
+    vao.render(moderngl.TRIANGLES)
+    ctx.copy_framebuffer(self._resolved_fbo, self._msaa_fbo)
+    rgba = np.frombuffer(self._resolved_fbo.read(components=4), np.uint8)
+    rgba = rgba.reshape(size, size, 4)[::-1]
+
+    self._depth_fbo.use()
+    self._depth_fbo.clear(depth=1.0)
+    vao.render(moderngl.TRIANGLES)
+    depth_buffer = np.frombuffer(self._depth_texture.read(), np.float32).reshape(size, size)[::-1]
+    depth = camera.linear_depth(depth_buffer)
+
+    xy, kp_depth = camera.project(obj.keypoint_array(), azimuth_deg, elevation_deg, size)
+    visible = keypoint_visibility(xy, kp_depth, depth)
+    return View(
+        rgb=np.ascontiguousarray(rgba[..., :3]), mask=np.ascontiguousarray(rgba[..., 3] > 0),
+        depth=np.ascontiguousarray(depth), keypoints_px=xy, keypoints_visible=visible,
+        azimuth_deg=float(azimuth_deg), elevation_deg=float(elevation_deg))
+
+  def release(self) -> None:
+    """Frees the GL context (also done when the process exits)."""
+    self._ctx.release()
