@@ -65,6 +65,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.elevation_classes = ("chair",)      # by_elevation: classes restricted to train_elevations.
   c.train_elevations = (20.0, 30.0)     # by_elevation.
   c.classes = ("chair", "table")        # by_class.
+  # Sampling weights per class when reading several classes, e.g. 'chair:1,table:1' draws
+  # chairs and tables equally often whatever their counts. '' = natural proportions (every
+  # training example once per epoch).
+  c.class_weights = ""
   # Decoded examples held in memory: 'auto' caches when they fit in cache_max_bytes.
   c.cache = "auto"                      # 'auto' | 'yes' | 'no'.
   c.cache_max_bytes = 2 * 1024**3
@@ -95,6 +99,22 @@ def _seed32(seed: int, purpose: str) -> int:
   """A 32-bit seed for grain, hashed so that seed s epoch e+1 != seed s+1 epoch e."""
   digest = hashlib.sha256(f"chairgen/{purpose}/{int(seed)}".encode()).digest()
   return int.from_bytes(digest[:4], "little")
+
+
+def parse_class_weights(text: str) -> dict[int, float]:
+  """'chair:1,table:2' -> {class id: weight}; '' -> {} (natural proportions)."""
+  weights = {}
+  for item in [t.strip() for t in (text or "").split(",") if t.strip()]:
+    name, _, value = item.partition(":")
+    try:
+      weight = float(value)
+    except ValueError:
+      weight = -1.0
+    if weight <= 0 or name.strip() not in splits.CLASS_NAMES:
+      raise ValueError(f"class_weights item {item!r}: expected 'class:weight' with class in "
+                       f"{splits.CLASS_NAMES} and weight > 0, e.g. 'chair:1,table:1'.")
+    weights[splits.CLASS_NAMES.index(name.strip())] = weight
+  return weights
 
 
 def _read_metadata(source: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -233,11 +253,15 @@ class Pipeline:
       raise ValueError(
           f"Only {self.num_train} training examples, fewer than global_batch_size {g}. "
           "Lower the batch size or use more data.")
-    ds = grain.MapDataset.source(self.split.train)
-    ds = ds.shuffle(seed=_seed32(self._seed, "train_order"))  # New permutation each epoch.
-    ds = ds[:per_epoch]          # Drop the epoch's remainder: batches never straddle epochs.
-    ds = ds[p::count]            # This process's positions of the global order.
-    ds = ds.repeat(None).batch(g // count, drop_remainder=True).map(self.load_batch)
+    weights = parse_class_weights(self._config.class_weights)
+    if weights:
+      ds = self._class_mixture(weights)[p::count]
+    else:
+      ds = grain.MapDataset.source(self.split.train)
+      ds = ds.shuffle(seed=_seed32(self._seed, "train_order"))  # New permutation each epoch.
+      ds = ds[:per_epoch]          # Drop the epoch's remainder: batches never straddle epochs.
+      ds = ds[p::count].repeat(None)  # This process's positions of the global order.
+    ds = ds.batch(g // count, drop_remainder=True).map(self.load_batch)
     it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=self._config.num_threads,
                                                  prefetch_buffer_size=self._config.prefetch))
     if self._config.num_workers > 0:
@@ -247,6 +271,21 @@ class Pipeline:
         flags.FLAGS.mark_as_parsed()
       it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self._config.num_workers))
     return it_ds
+
+  def _class_mixture(self, weights: dict[int, float]) -> grain.MapDataset:
+    """Infinite mixture of per-class shuffled, repeated train streams, drawn by weight."""
+    train_classes = set(self.metadata.class_id[self.split.train].tolist())
+    names = {splits.CLASS_NAMES[c] for c in train_classes}
+    if set(weights) != train_classes:
+      raise ValueError(
+          f"class_weights {self._config.class_weights!r} must name exactly the classes in "
+          f"training, {sorted(names)}.")
+    parts = []
+    for c in sorted(weights):
+      ids = self.split.train[self.metadata.class_id[self.split.train] == c]
+      parts.append(grain.MapDataset.source(ids)
+                   .shuffle(seed=_seed32(self._seed, f"train_order/{c}")).repeat(None))
+    return grain.MapDataset.mix(parts, [weights[c] for c in sorted(weights)])
 
   def train_iterator(self, global_batch_size: int) -> grain.DatasetIterator:
     """Infinite iterator of this process's share of each global batch (see module doc)."""

@@ -275,3 +275,22 @@ def test_procedural_turntables_end_to_end(tmp_path):
   assert np.all(batch["image"][batch["mask"][..., 0] == 0] >= 250)
   test = pipeline.test_examples(None)
   assert len(test["style"]) == pipeline.num_test == pipeline.num_styles * config.heldout_views_per_model
+
+
+def test_class_weights_set_the_class_proportions():
+  sources = [fake_source(4, "chair"), fake_source(2, "table", seed=1)]
+  config = make_config(split="by_class", class_weights="chair:1,table:3")
+  pipeline = input_pipeline.Pipeline(sources, config, seed=0, process_index=0, process_count=1)
+  styles = np.concatenate([b["style"] for b in take(pipeline.train_iterator(16), 40)])
+  table_fraction = np.mean(styles >= 4)  # Natural proportion would be 1/3.
+  assert abs(table_fraction - 0.75) < 0.05
+  halves = [input_pipeline.Pipeline(sources, config, seed=0, process_index=p, process_count=2)
+            for p in range(2)]
+  first = [next(h.train_iterator(16)) for h in halves]
+  whole = next(pipeline.train_iterator(16))
+  assert sorted(pixel_keys(first[0]) + pixel_keys(first[1])) == sorted(pixel_keys(whole))
+  with pytest.raises(ValueError, match="exactly the classes"):
+    input_pipeline.Pipeline(sources, make_config(split="by_class", class_weights="chair:1"), 0,
+                            process_index=0, process_count=1).train_iterator(8)
+  with pytest.raises(ValueError, match="class:weight"):
+    input_pipeline.parse_class_weights("sofa:1")
