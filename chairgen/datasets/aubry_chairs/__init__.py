@@ -1,0 +1,1 @@
+"""The `aubry_chairs` TFDS builder (see README.md beside this file)."""

@@ -1,0 +1,1 @@
+"""The `procedural_turntables` TFDS builder (see README.md beside this file)."""

@@ -1,0 +1,1 @@
+"""The `shapenet_turntables` TFDS builder (see README.md beside this file)."""
