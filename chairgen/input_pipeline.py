@@ -62,8 +62,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.views_per_target_style = 4          # by_style: k (paper: 1, 2, 4, 8, 15).
   c.transfer = True                     # by_style: source styles keep all views.
   c.style_split_elevation = ml_collections.FieldReference(None, field_type=float)  # by_style: None = lower median.
-  c.elevation_classes = ("chair",)      # by_elevation: classes restricted to train_elevations.
-  c.train_elevations = (20.0, 30.0)     # by_elevation.
+  # by_elevation: the elevations each named class trains on; its other views are the test
+  # set, classes not named keep all views. Default: Figure 10 (chairs at Aubry's 20, 30) and
+  # Figure 11 (tables at 0..40, so 50..90 are held out when rendered) from one network.
+  c.train_elevations = ml_collections.ConfigDict({
+      "chair": (20.0, 30.0), "table": (0.0, 10.0, 20.0, 30.0, 40.0)})
   c.classes = ("chair", "table")        # by_class.
   # Sampling weights per class when reading several classes, e.g. 'chair:1,table:1' draws
   # chairs and tables equally often whatever their counts. '' = natural proportions (every

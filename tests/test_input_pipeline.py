@@ -133,7 +133,7 @@ def test_epochs_cover_the_train_set_and_reshuffle():
 def test_no_test_example_is_ever_trained_on():
   for split in ("heldout_views", "by_style", "by_elevation"):
     pipeline = make_pipeline(split=split, target_fraction=0.34, views_per_target_style=2,
-                             train_elevations=(20.0,), elevation_classes=("chair",))
+                             train_elevations={"chair": (20.0,)})
     test_keys = set(pixel_keys(pipeline.test_examples(None)))
     assert len(test_keys) == pipeline.num_test > 0
     seen = set(sum((pixel_keys(b) for b in take(pipeline.train_iterator(12), 40)), []))
@@ -275,6 +275,13 @@ def test_procedural_turntables_end_to_end(tmp_path):
   assert np.all(batch["image"][batch["mask"][..., 0] == 0] >= 250)
   test = pipeline.test_examples(None)
   assert len(test["style"]) == pipeline.num_test == pipeline.num_styles * config.heldout_views_per_model
+  # A second split of the same build (no rebuild): chairs train at 20 and 30 degrees only.
+  by_el = input_pipeline.create_pipeline(make_config(name=config.name, data_dir=str(tmp_path),
+                                                     split="by_elevation"), seed=0)
+  assert by_el.num_train + by_el.num_test == pipeline.num_train + pipeline.num_test
+  trained = np.concatenate([b["elevation"] for b in take(by_el.train_iterator(8), 10)])
+  assert set(trained.tolist()) <= {20.0, 30.0}
+  assert not set(by_el.test_examples(None)["elevation"].tolist()) & {20.0, 30.0}
 
 
 def test_class_weights_set_the_class_proportions():

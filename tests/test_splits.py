@@ -51,7 +51,7 @@ ALL_CONFIGS = [
     config(split="heldout_views"),
     config(split="by_style", views_per_target_style=1, transfer=True),
     config(split="by_style", views_per_target_style=15, transfer=False),
-    config(split="by_elevation", train_elevations=(20.0,)),
+    config(split="by_elevation", train_elevations={"chair": (20.0,), "table": (0.0, 10.0)}),
     config(split="by_class", classes=("chair", "table")),
 ]
 
@@ -149,26 +149,40 @@ def test_by_style_errors():
     splits.by_style(meta, target_fraction=0.01, views_per_target_style=1, transfer=True, seed=0)
 
 
-def test_by_elevation_restricts_only_the_chosen_class():
-  meta = concat(turntables(4, range(0, 360, 30), (0, 10, 20, 30, 40), class_id=0),
-                turntables(3, range(0, 360, 30), (0, 10, 20, 30, 40), class_id=1, model_offset=4))
-  split = splits.by_elevation(meta, classes=("chair",), train_elevations=(20, 30))
+def test_by_elevation_restricts_only_the_named_classes():
+  meta = concat(turntables(4, range(0, 360, 30), range(0, 100, 10), class_id=0),
+                turntables(3, range(0, 360, 30), range(0, 100, 10), class_id=1, model_offset=4))
+  split = splits.by_elevation(meta, train_elevations={"chair": (20, 30)})
   assert_no_leak(meta, split)
   chair_train = split.train[meta.class_id[split.train] == 0]
   assert set(meta.elevation[chair_train].tolist()) == {20, 30}
-  assert set(meta.elevation[split.test].tolist()) == {0, 10, 40}
+  assert set(meta.elevation[split.test].tolist()) == {0, 10, 40, 50, 60, 70, 80, 90}
   assert np.all(meta.class_id[split.test] == 0)
-  assert np.sum(meta.class_id[split.train] == 1) == 3 * 12 * 5  # Tables keep every view.
+  assert np.sum(meta.class_id[split.train] == 1) == 3 * 12 * 10  # Tables keep every view.
+  # Figures 10 and 11 from one network: tables' 50..90 are held out as well.
+  both = splits.by_elevation(meta, train_elevations={"chair": (20, 30), "table": (0, 10, 20, 30, 40)})
+  assert_no_leak(meta, both)
+  table_test = both.test[meta.class_id[both.test] == 1]
+  assert set(meta.elevation[table_test].tolist()) == {50, 60, 70, 80, 90}
+  assert both.test.size == 4 * 12 * 8 + 3 * 12 * 5
+
+
+def test_by_elevation_on_one_class_ignores_limits_of_absent_classes():
+  meta = turntables(3, range(0, 360, 30), (0, 10, 20, 30, 40))
+  split = splits.by_elevation(meta, train_elevations={"chair": (20, 30), "table": (0,)})
+  assert split.test.size == 3 * 12 * 3
 
 
 def test_by_elevation_errors():
   meta = turntables(3, AUBRY_AZ, (20, 30))
   with pytest.raises(ValueError, match="nothing is held out"):
-    splits.by_elevation(meta, classes=("chair",), train_elevations=(20, 30))
-  with pytest.raises(ValueError, match="elevation_classes"):
-    splits.by_elevation(meta, classes=("table",), train_elevations=(20,))
+    splits.by_elevation(meta, train_elevations={"chair": (20, 30)})
+  with pytest.raises(ValueError, match="name the classes you read"):
+    splits.by_elevation(meta, train_elevations={"table": (20,)})
+  with pytest.raises(ValueError, match="its elevations are"):
+    splits.by_elevation(meta, train_elevations={"chair": (10,)})
   with pytest.raises(ValueError, match="Unknown classes"):
-    splits.by_elevation(meta, classes=("sofa",), train_elevations=(20,))
+    splits.by_elevation(meta, train_elevations={"sofa": (20,)})
 
 
 def test_by_class_keeps_only_the_requested_classes():
