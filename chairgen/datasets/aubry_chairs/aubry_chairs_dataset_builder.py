@@ -50,8 +50,9 @@ class AubryConfig(common.SizedConfig):
     longer side ("a small border", section 3.4).
   mask_threshold: a pixel is on the object when its largest channel difference from white
     (255) exceeds this value.
-  dedup_threshold: keep a model only if its descriptor distance (RMS difference of canonical
-    silhouettes, in [0, 1]) to every kept model exceeds this; None = no fixed threshold.
+  dedup_threshold: keep a model only if its descriptor distance (mean squared difference of
+    canonical silhouettes, in [0, 1]: about the fraction of silhouette pixels that differ) to
+    every kept model exceeds this; None = no fixed threshold.
   dedup_target_count: instead of a fixed threshold, pick the threshold whose greedy pass keeps
     the number of models closest to this (809 = the paper's count).
   """
@@ -228,12 +229,16 @@ def model_descriptor(model: Model, mask_threshold: int) -> np.ndarray:
 
 
 def pairwise_distances(desc: np.ndarray) -> np.ndarray:
-  """float32[N, N] RMS difference between the rows of float32[N, D]."""
+  """float32[N, N] mean squared difference between the rows of float32[N, D].
+
+  For silhouettes (coverage in [0, 1], nearly binary) this is about the fraction of
+  descriptor pixels on which two models disagree.
+  """
   desc = desc.astype(np.float64)
   sq = (desc * desc).sum(axis=1)
   d2 = sq[:, None] + sq[None, :] - 2.0 * desc @ desc.T
   np.fill_diagonal(d2, 0.0)
-  return np.sqrt(np.maximum(d2, 0.0) / desc.shape[1]).astype(np.float32)
+  return (np.maximum(d2, 0.0) / desc.shape[1]).astype(np.float32)
 
 
 def greedy_keep(dist: np.ndarray, threshold: float) -> list[int]:
@@ -280,7 +285,7 @@ def write_selection(out_dir: epath.Path, models: Sequence[Model], kept: Sequence
       f"# aubry_chairs/{config.name}: near-duplicate filtering kept {len(kept)} of "
       f"{len(models)} models.",
       f"# descriptor: silhouettes of views at azimuths ~{DESCRIPTOR_AZIMUTHS} (lowest "
-      f"elevation), {DESCRIPTOR_SIZE}x{DESCRIPTOR_SIZE}; distance: RMS difference.",
+      f"elevation), {DESCRIPTOR_SIZE}x{DESCRIPTOR_SIZE}; distance: mean squared difference.",
       f"# threshold: {threshold:.6f} (dedup_threshold={config.dedup_threshold}, "
       f"dedup_target_count={config.dedup_target_count}); greedy, in name order.",
   ]
@@ -346,7 +351,7 @@ class Builder(common.TurntableBuilder):
     if kind == "tar":
       extract_root = epath.Path(getattr(dl_manager, "_extract_dir", None)
                                 or epath.Path(dl_manager.download_dir) / "extracted")
-      target = extract_root / f"aubry_rendered_chairs_{path.stat().st_size}"
+      target = extract_root / f"aubry_rendered_chairs_{os.path.getsize(os.fspath(path))}"
       extracted = common.safe_extract_tar(path, target)
       found = find_source(extracted)
       if found is None or found[0] != "tree":
