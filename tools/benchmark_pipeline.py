@@ -6,9 +6,11 @@ pass times `--batches` batches after a warm-up; the figure is the median over `-
 
 By default it reads a synthetic turntable dataset (flat-shaded box chairs on white, written
 once with the project's TFDS base builder into `--data_dir`), so it runs without the renderer;
-`--name_template=procedural_turntables/...{size}` reads a real build instead.
+`--names=...` reads real builds instead (a missing procedural one is rendered first).
 
   python tools/benchmark_pipeline.py --sizes=64,128 --batch_size=64
+  python tools/benchmark_pipeline.py \
+      --names=procedural_turntables/tiny,procedural_turntables/tiny_128 --data_dir=DIR
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ _PASSES = flags.DEFINE_integer("passes", 5, "Timed passes; the median is reporte
 _CACHE = flags.DEFINE_list("cache", ["yes", "no"], "config.cache modes to measure.")
 _THREADS = flags.DEFINE_integer("num_threads", 2, "config.num_threads.")
 _WORKERS = flags.DEFINE_integer("num_workers", 0, "config.num_workers.")
-_NAME = flags.DEFINE_string(
-    "name_template", None,
-    "TFDS name with {size}, e.g. 'procedural_turntables/tiny_{size}'. Default: synthetic.")
+_NAMES = flags.DEFINE_list(
+    "names", [], "TFDS names to read instead of the synthetic data (--sizes is then unused), "
+    "e.g. procedural_turntables/tiny,procedural_turntables/tiny_128.")
 _MODELS = flags.DEFINE_integer("synthetic_models", 60, "Models in the synthetic dataset.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: a temp dir).")
 
@@ -96,15 +98,17 @@ def _synthetic_builder_cls():
   return PipelineBenchmarkTurntables
 
 
-def _pipeline(size: int, cache: str, data_dir: str) -> input_pipeline.Pipeline:
+def _pipeline(dataset: str | int, cache: str, data_dir: str) -> input_pipeline.Pipeline:
+  """A pipeline over TFDS name `dataset`, or over the synthetic set when it is a size."""
   config = input_pipeline.default_config()
   config.cache = cache
   config.num_threads = _THREADS.value
   config.num_workers = _WORKERS.value
-  if _NAME.value:
-    config.name = _NAME.value.format(size=size)
+  if isinstance(dataset, str):
+    config.name = dataset
     config.data_dir = data_dir
     return input_pipeline.create_pipeline(config, seed=0)
+  size = dataset
   builder = _synthetic_builder_cls()(config=str(size), data_dir=data_dir)
   if not builder.is_prepared():
     print(f"writing synthetic {size}px dataset to {data_dir} ...", flush=True)
@@ -116,9 +120,9 @@ def _pipeline(size: int, cache: str, data_dir: str) -> input_pipeline.Pipeline:
   return input_pipeline.Pipeline([source], config, seed=0, metadata_sources=[meta])
 
 
-def measure(size: int, cache: str, data_dir: str) -> dict[str, float]:
+def measure(dataset: str | int, cache: str, data_dir: str) -> dict[str, float]:
   t0 = time.perf_counter()
-  pipeline = _pipeline(size, cache, data_dir)
+  pipeline = _pipeline(dataset, cache, data_dir)
   setup_s = time.perf_counter() - t0
   it = pipeline.train_iterator(_BATCH.value)
   for _ in range(5):  # Warm-up: threads started, prefetch buffer filled once.
@@ -132,7 +136,7 @@ def measure(size: int, cache: str, data_dir: str) -> dict[str, float]:
   if hasattr(it, "close"):
     it.close()
   return {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
-          "setup_s": setup_s, "num_train": pipeline.num_train}
+          "setup_s": setup_s, "num_train": pipeline.num_train, "size": pipeline.image_size}
 
 
 def main(argv):
@@ -142,13 +146,19 @@ def main(argv):
   load = os.getloadavg()
   print(f"cpus={os.cpu_count()} load(1,5,15 min)={load[0]:.2f},{load[1]:.2f},{load[2]:.2f} "
         f"batch={_BATCH.value} threads={_THREADS.value} workers={_WORKERS.value} "
-        f"data={'synthetic' if not _NAME.value else _NAME.value}")
-  print(f"{'size':>5} {'cache':>5} {'images/s (median)':>18} {'min':>8} {'max':>8} {'setup s':>8} {'train':>7}")
-  for size in [int(s) for s in _SIZES.value]:
+        f"data={','.join(_NAMES.value) or 'synthetic'}")
+  datasets = _NAMES.value or [int(s) for s in _SIZES.value]
+  if _NAMES.value:  # Build (or open) each once, outside the timings.
+    for name in _NAMES.value:
+      _pipeline(name, "no", data_dir)
+  print(f"{'size':>5} {'cache':>5} {'images/s (median)':>18} {'min':>8} {'max':>8} {'setup s':>8} "
+        f"{'train':>7}  data")
+  for dataset in datasets:
     for cache in _CACHE.value:
-      r = measure(size, cache, data_dir)
-      print(f"{size:>5} {cache:>5} {r['median']:>18.0f} {r['min']:>8.0f} {r['max']:>8.0f} "
-            f"{r['setup_s']:>8.1f} {r['num_train']:>7}", flush=True)
+      r = measure(dataset, cache, data_dir)
+      label = dataset if isinstance(dataset, str) else "synthetic"
+      print(f"{r['size']:>5} {cache:>5} {r['median']:>18.0f} {r['min']:>8.0f} {r['max']:>8.0f} "
+            f"{r['setup_s']:>8.1f} {r['num_train']:>7}  {label}", flush=True)
   load = os.getloadavg()
   print(f"load after (1,5,15 min)={load[0]:.2f},{load[1]:.2f},{load[2]:.2f}")
 
