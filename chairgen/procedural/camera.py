@@ -25,22 +25,19 @@ def camera_position(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 
 def view_matrix(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
-  """float64[4, 4] object -> camera coordinates (OpenGL: camera looks down its -z axis)."""
-  eye = camera_position(azimuth_deg, elevation_deg)
-  forward = -eye / np.linalg.norm(eye)
-  # Looking straight down (elevation 90) the world up is degenerate: use the object's -z as up
-  # on screen, which is the limit of lower elevations at azimuth 0.
-  up = np.array([0.0, 1.0, 0.0])
-  if abs(np.dot(forward, up)) > 1 - 1e-9:
-    az = np.deg2rad(azimuth_deg)
-    up = np.array([-np.sin(az), 0.0, -np.cos(az)])
-  right = np.cross(forward, up)
-  right /= np.linalg.norm(right)
-  true_up = np.cross(right, forward)
-  rot = np.stack([right, true_up, -forward])
+  """float64[4, 4] object -> camera coordinates (OpenGL: camera looks down its -z axis).
+
+  The camera's right axis stays horizontal: (cos az, 0, -sin az); its up axis completes the
+  right-handed frame. Written out in closed form (no cross products): it is on the hot path.
+  """
+  az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+  ca, sa, ce, se = np.cos(az), np.sin(az), np.cos(el), np.sin(el)
+  back = np.array([ce * sa, se, ce * ca])  # Unit vector from the origin to the camera.
+  right = np.array([ca, 0.0, -sa])
+  up = np.array([-se * sa, ce, -se * ca])
   view = np.eye(4)
-  view[:3, :3] = rot
-  view[:3, 3] = -rot @ eye
+  view[0, :3], view[1, :3], view[2, :3] = right, up, back
+  view[2, 3] = -CAMERA_DISTANCE
   return view
 
 
@@ -58,16 +55,17 @@ def projection_matrix() -> np.ndarray:
 def linear_depth(depth_buffer: np.ndarray) -> np.ndarray:
   """Converts window depth in [0, 1] to distance along the viewing axis; 1.0 (cleared) -> inf."""
   z_ndc = 2.0 * depth_buffer.astype(np.float64) - 1.0
-  depth = 2.0 * NEAR * FAR / (FAR + NEAR - z_ndc * (FAR - NEAR))
-  return np.where(depth_buffer >= 1.0, np.inf, depth).astype(np.float32)
+  depth = (2.0 * NEAR * FAR / (FAR + NEAR - z_ndc * (FAR - NEAR))).astype(np.float32)
+  depth[depth_buffer >= 1.0] = np.inf
+  return depth
 
 
 def project(points_Nx3: np.ndarray, azimuth_deg: float, elevation_deg: float,
             image_size: int) -> tuple[np.ndarray, np.ndarray]:
   """Projects object points: returns (xy float32[N, 2] pixels, depth float32[N] along the axis)."""
   pts = np.asarray(points_Nx3, np.float64).reshape(-1, 3)
-  cam = pts @ view_matrix(azimuth_deg, elevation_deg)[:3, :3].T
-  cam += view_matrix(azimuth_deg, elevation_deg)[:3, 3]
+  view = view_matrix(azimuth_deg, elevation_deg)
+  cam = pts @ view[:3, :3].T + view[:3, 3]
   depth = -cam[:, 2]
   f = 1.0 / np.tan(np.deg2rad(FIELD_OF_VIEW_DEG) / 2)
   half = image_size / 2.0

@@ -19,6 +19,7 @@ LEG_STYLES = ("four_straight", "four_splayed", "three_legs", "swivel", "sled")
 MATERIALS = ("wood", "upholstered", "plastic", "office", "two_tone")
 
 _CASTER_COLOR = (0.08, 0.08, 0.08)
+_CORNER_NAMES = ("front_left", "front_right", "back_left", "back_right")
 # (superellipse exponent, taper, how far towards the corner the legs sit) per seat shape.
 _SEAT_OUTLINES = {
     "rectangular": (10.0, 0.0, 1.0),
@@ -234,7 +235,7 @@ def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.n
   leg_parts, tips = _legs(f)
   back_parts, back_kps = _back(f)
   parts = [seat] + leg_parts + back_parts
-  keypoints = dict(tips)
+  keypoints = {f"leg_{name}": tips[f"leg_{name}"] for name in _CORNER_NAMES}  # Fixed order.
   for name, sx, sz in (("front_left", -1, 1), ("front_right", 1, 1),
                        ("back_left", -1, -1), ("back_right", 1, -1)):
     x, z = _seat_point(f, sx, sz)

@@ -25,6 +25,7 @@ The output is deterministic (same bytes for the same inputs, across processes).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import moderngl
 import numpy as np
@@ -104,12 +105,36 @@ def keypoint_visibility(xy_Kx2: np.ndarray, depth_K: np.ndarray, depth_SxS: np.n
   return inside & (depth_K <= surface + tolerance)
 
 
+class _Targets:
+  """Framebuffers for a grid of cols x rows tiles of S x S pixels (one tile per view).
+
+  Rendering many views into one atlas costs one resolve, one flush and one readback instead
+  of one per view, which is most of llvmpipe's per-image cost at small sizes.
+  """
+
+  def __init__(self, ctx: moderngl.Context, size: int, cols: int, rows: int):
+    self.cols, self.rows = cols, rows
+    shape = (cols * size, rows * size)
+    self.msaa = ctx.framebuffer(
+        color_attachments=[ctx.renderbuffer(shape, 4, samples=SAMPLES)],
+        depth_attachment=ctx.depth_renderbuffer(shape, samples=SAMPLES))
+    self.resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(shape, 4)])
+    self.depth_texture = ctx.depth_texture(shape)
+    self.depth = ctx.framebuffer(depth_attachment=self.depth_texture)
+
+
 class Renderer:
   """Renders procedural objects at a fixed camera distance and field of view.
 
   Args:
     image_size: S, the side of the square output images in pixels.
+
+  Not thread-safe; make one per process. Mesa's llvmpipe starts its own rasteriser threads
+  unless `LP_NUM_THREADS=0` is set before the first Renderer (best when each process owns a
+  core, as in tools/make_turntables.py); the output is the same either way.
   """
+
+  MAX_ATLAS_SIDE = 512  # Pixels; larger atlases are no faster on llvmpipe (cache misses).
 
   def __init__(self, image_size: int):
     if not (isinstance(image_size, (int, np.integer)) and 8 <= image_size <= 4096):
@@ -121,19 +146,15 @@ class Renderer:
       raise RuntimeError(
           "Could not create a headless EGL OpenGL context. On Debian/Ubuntu install "
           "`libegl1 libegl-mesa0 libgl1-mesa-dri` (Mesa's llvmpipe runs on any CPU).") from e
-    ctx, size = self._ctx, (self.image_size, self.image_size)
-    self._program = ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
+    self._program = self._ctx.program(vertex_shader=_VERTEX_SHADER,
+                                      fragment_shader=_FRAGMENT_SHADER)
     light = np.asarray(LIGHT_DIRECTION_CAMERA, np.float64)
     self._program["u_light"].value = tuple(light / np.linalg.norm(light))
     self._program["u_ambient"].value = AMBIENT
     self._program["u_diffuse"].value = DIFFUSE
     self._program["u_proj"].write(camera.projection_matrix().T.astype("f4").tobytes())
-    self._msaa_fbo = ctx.framebuffer(
-        color_attachments=[ctx.renderbuffer(size, 4, samples=SAMPLES)],
-        depth_attachment=ctx.depth_renderbuffer(size, samples=SAMPLES))
-    self._resolved_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4)])
-    self._depth_texture = ctx.depth_texture(size)
-    self._depth_fbo = ctx.framebuffer(depth_attachment=self._depth_texture)
+    self._max_cols = max(1, min(8, self.MAX_ATLAS_SIDE // self.image_size))
+    self._targets: dict[tuple[int, int], _Targets] = {}
     self._cached: tuple | None = None  # (mesh id, vao, vbo, mesh)
 
   def _vertex_array(self, obj: ProceduralObject) -> moderngl.VertexArray:
@@ -152,32 +173,61 @@ class Renderer:
 
   def render(self, obj: ProceduralObject, azimuth_deg: float, elevation_deg: float) -> View:
     """Renders `obj` from the turntable camera at (azimuth, elevation) in degrees."""
+    return self.render_views(obj, [(azimuth_deg, elevation_deg)])[0]
+
+  def render_views(self, obj: ProceduralObject,
+                   angles: Sequence[tuple[float, float]]) -> list[View]:
+    """Renders many (azimuth, elevation) views of one object, batched into atlases."""
+    per_batch = self._max_cols ** 2
+    views = []
+    for start in range(0, len(angles), per_batch):
+      views += self._render_batch(obj, angles[start:start + per_batch])
+    return views
+
+  def _render_batch(self, obj: ProceduralObject,
+                    angles: Sequence[tuple[float, float]]) -> list[View]:
     ctx, size = self._ctx, self.image_size
+    cols = min(len(angles), self._max_cols)
+    rows = -(-len(angles) // cols)
+    if (cols, rows) not in self._targets:
+      self._targets[(cols, rows)] = _Targets(ctx, size, cols, rows)
+    targets = self._targets[(cols, rows)]
     vao = self._vertex_array(obj)
-    self._program["u_view"].write(
-        camera.view_matrix(azimuth_deg, elevation_deg).T.astype("f4").tobytes())
     ctx.enable(moderngl.DEPTH_TEST)
     ctx.disable(moderngl.CULL_FACE)
+    views = [camera.view_matrix(az, el).T.astype("f4").tobytes() for az, el in angles]
+    # Tile k sits at column k % cols and row k // cols counted from the top of the atlas.
+    viewports = [((k % cols) * size, (rows - 1 - k // cols) * size, size, size)
+                 for k in range(len(angles))]
 
-    self._msaa_fbo.use()
-    self._msaa_fbo.clear(1.0, 1.0, 1.0, 0.0, depth=1.0)
-    vao.render(moderngl.TRIANGLES)
-    ctx.copy_framebuffer(self._resolved_fbo, self._msaa_fbo)
-    rgba = np.frombuffer(self._resolved_fbo.read(components=4), np.uint8)
-    rgba = rgba.reshape(size, size, 4)[::-1]
+    whole = (0, 0, cols * size, rows * size)
+    for fbo, alpha in ((targets.msaa, 0.0), (targets.depth, None)):
+      fbo.use()
+      if alpha is None:
+        fbo.clear(depth=1.0, viewport=whole)
+      else:
+        fbo.clear(1.0, 1.0, 1.0, alpha, depth=1.0, viewport=whole)
+      for view, viewport in zip(views, viewports):
+        ctx.viewport = viewport
+        self._program["u_view"].write(view)
+        vao.render(moderngl.TRIANGLES)
+    ctx.copy_framebuffer(targets.resolved, targets.msaa)
+    shape = (rows * size, cols * size)
+    rgba = np.frombuffer(targets.resolved.read(components=4), np.uint8).reshape(*shape, 4)[::-1]
+    depth_all = np.frombuffer(targets.depth_texture.read(), np.float32).reshape(shape)[::-1]
 
-    self._depth_fbo.use()
-    self._depth_fbo.clear(depth=1.0)
-    vao.render(moderngl.TRIANGLES)
-    depth_buffer = np.frombuffer(self._depth_texture.read(), np.float32).reshape(size, size)[::-1]
-    depth = camera.linear_depth(depth_buffer)
-
-    xy, kp_depth = camera.project(obj.keypoint_array(), azimuth_deg, elevation_deg, size)
-    visible = keypoint_visibility(xy, kp_depth, depth)
-    return View(
-        rgb=np.ascontiguousarray(rgba[..., :3]), mask=np.ascontiguousarray(rgba[..., 3] > 0),
-        depth=np.ascontiguousarray(depth), keypoints_px=xy, keypoints_visible=visible,
-        azimuth_deg=float(azimuth_deg), elevation_deg=float(elevation_deg))
+    points = obj.keypoint_array()
+    out = []
+    for k, (az, el) in enumerate(angles):
+      r, c = (k // cols) * size, (k % cols) * size
+      tile = rgba[r:r + size, c:c + size]
+      depth = camera.linear_depth(depth_all[r:r + size, c:c + size])
+      xy, kp_depth = camera.project(points, az, el, size)
+      out.append(View(
+          rgb=np.ascontiguousarray(tile[..., :3]), mask=tile[..., 3] > 0, depth=depth,
+          keypoints_px=xy, keypoints_visible=keypoint_visibility(xy, kp_depth, depth),
+          azimuth_deg=float(az), elevation_deg=float(el)))
+    return out
 
   def release(self) -> None:
     """Frees the GL context (also done when the process exits)."""

@@ -125,5 +125,5 @@ def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.n
   for name, sx, sz in _CORNERS:
     x, z = _outline_point(f, sx, sz)
     keypoints[f"top_{name}"] = np.array([x, f["height"], z])
-  keypoints.update(feet)
+  keypoints.update({f"foot_{name}": feet[f"foot_{name}"] for name, _, _ in _CORNERS})
   return geometry.merge([top] + parts), f, keypoints
