@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 import hashlib
 import importlib
-import importlib.util
 import sys
 from typing import Any
 
@@ -309,15 +308,12 @@ class Pipeline:
 
 
 def register_builder(name: str) -> None:
-  """Imports the chairgen module defining builder `name` ('name/config'), registering it."""
-  module = "chairgen.datasets." + name.split("/")[0].split(":")[0]
+  """Registers the chairgen TFDS builders (all of them; `name` is for the error message)."""
   try:
-    if importlib.util.find_spec(module) is not None:
-      importlib.import_module(module)
-    else:
-      importlib.import_module("chairgen.datasets")
+    importlib.import_module("chairgen.datasets")
   except ImportError as e:
-    raise ImportError(f"The chairgen TFDS builders could not be imported ({module}): {e}") from e
+    raise ImportError(f"The chairgen TFDS builders (needed for {name!r}) could not be "
+                      f"imported: {e}") from e
 
 
 def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> None:
@@ -332,10 +328,11 @@ def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> No
     builder.download_and_prepare()
     print(f"[input_pipeline] built {name}.", file=sys.stderr, flush=True)
     return
+  data_dir_flag = f" --data_dir={data_dir}" if data_dir else ""
   raise FileNotFoundError(
-      f"Dataset {name} is not built in {builder.data_dir}. Build it first, e.g. "
-      f"`tfds build chairgen/datasets/{name.split('/')[0]} --config={name.split('/')[-1]} "
-      f"--manual_dir=...` (see chairgen/datasets/), and pass the same data_dir.")
+      f"Dataset {name} is not built in {builder.data_dir}. Build it first: "
+      f"`python -m chairgen.datasets.build {name} --manual_dir=...{data_dir_flag}` "
+      "(see docs/datasets.md), or point config.data.data_dir at the folder holding it.")
 
 
 def open_tfds_sources(name: str, data_dir: str | None = None, build_if_missing: bool = True

@@ -255,7 +255,7 @@ def test_mixed_image_sizes_are_refused():
 def test_create_pipeline_names_a_missing_dataset(tmp_path):
   if not builder_available("aubry_chairs"):
     pytest.skip("chairgen.datasets.aubry_chairs has not landed yet")
-  with pytest.raises(FileNotFoundError, match="tfds build"):
+  with pytest.raises(FileNotFoundError, match="python -m chairgen.datasets.build aubry_chairs/64"):
     input_pipeline.create_pipeline(make_config(name="aubry_chairs/64", data_dir=str(tmp_path)), seed=0)
 
 
