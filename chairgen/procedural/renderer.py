@@ -180,8 +180,9 @@ class Renderer:
     """Renders many (azimuth, elevation) views of one object, batched into atlases."""
     per_batch = self._max_cols ** 2
     views = []
-    for start in range(0, len(angles), per_batch):
-      views += self._render_batch(obj, angles[start:start + per_batch])
+    with self._ctx:  # Make this context current: a process may hold several Renderers.
+      for start in range(0, len(angles), per_batch):
+        views += self._render_batch(obj, angles[start:start + per_batch])
     return views
 
   def _render_batch(self, obj: ProceduralObject,
