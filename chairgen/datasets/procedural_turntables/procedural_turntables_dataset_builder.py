@@ -100,6 +100,17 @@ def _configs() -> list[ProceduralConfig]:
   return configs
 
 
+def render_views(renderer, obj, angles: Sequence[tuple[float, float]]) -> list:
+  """`procedural.View`s of `obj` at [(azimuth, elevation)] degrees, in order.
+
+  Uses the renderer's batched `render_views` (several views per draw) when it has one.
+  """
+  batched = getattr(renderer, "render_views", None)
+  if batched is not None:
+    return batched(obj, list(angles))
+  return [renderer.render(obj, azimuth_deg=a, elevation_deg=e) for a, e in angles]
+
+
 class Builder(common.TurntableBuilder):
   """Procedural turntables rendered during the build (no download, no manual_dir)."""
 
@@ -121,8 +132,8 @@ class Builder(common.TurntableBuilder):
       for family in config.families:
         for index in range(config.num_models):
           obj = procedural.make_object(family, index, seed=config.seed)
-          for view_index, (azimuth, elevation) in enumerate(views):
-            view = renderer.render(obj, azimuth_deg=azimuth, elevation_deg=elevation)
+          rendered = render_views(renderer, obj, views)
+          for view_index, ((azimuth, elevation), view) in enumerate(zip(views, rendered)):
             yield f"{obj.name}_{view_index:03d}", common.make_example(
                 image=view.rgb, mask=view.mask, model_index=model_index,
                 model_name=obj.name, class_name=common.FAMILY_TO_CLASS[family],
