@@ -26,7 +26,7 @@ Splits are made by `chairgen.splits` from per-example metadata; see docs/input_p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 import hashlib
 import importlib
 import sys
@@ -41,7 +41,8 @@ import numpy as np
 from chairgen import splits
 
 Batch = dict[str, np.ndarray]
-BATCH_KEYS = ("image", "mask", "style", "view", "azimuth", "elevation")
+RecordSource = Sequence[Mapping[str, Any]]  # What tfds.data_source returns: records by index.
+BATCH_KEYS = ("image", "mask", "style", "view", "azimuth", "elevation")  # Every batch's keys.
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -52,7 +53,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.name = "procedural_turntables/tiny"
   c.data_dir = ml_collections.FieldReference(None, field_type=str)  # None: TFDS default.
   # Build a missing procedural dataset on first use (no download needed). Other builders
-  # must be built first (`tfds build ...`); the error says how.
+  # must be built first (`python -m chairgen.datasets.build ...`); the error says how.
   c.build_if_missing = True
   # heldout_views | all | by_style | by_elevation | by_class (see chairgen.splits).
   c.split = "heldout_views"
@@ -60,7 +61,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.target_fraction = 0.1               # by_style: fraction of styles in the target set.
   c.views_per_target_style = 4          # by_style: k (paper: 1, 2, 4, 8, 15).
   c.transfer = True                     # by_style: source styles keep all views.
-  c.style_split_elevation = ml_collections.FieldReference(None, field_type=float)  # by_style: None = lower median.
+  # by_style: elevation of the k views; None = each model's lower-median elevation.
+  c.style_split_elevation = ml_collections.FieldReference(None, field_type=float)
   # by_elevation: the elevations each named class trains on; its other views are the test
   # set, classes not named keep all views. Default: Figure 10 (chairs at Aubry's 20, 30) and
   # Figure 11 (tables at 0..40, so 50..90 are held out when rendered) from one network.
@@ -82,7 +84,8 @@ def default_config() -> ml_collections.ConfigDict:
 
 def view_encoding(azimuth_deg, elevation_deg):
   """(sin az, cos az, sin el, cos el), float32[..., 4]; numpy in, numpy out; jax in, jax out."""
-  xp = jax.numpy if isinstance(azimuth_deg, jax.Array) or isinstance(elevation_deg, jax.Array) else np
+  is_jax = isinstance(azimuth_deg, jax.Array) or isinstance(elevation_deg, jax.Array)
+  xp = jax.numpy if is_jax else np
   az = xp.deg2rad(xp.asarray(azimuth_deg, xp.float32))
   el = xp.deg2rad(xp.asarray(elevation_deg, xp.float32))
   return xp.stack([xp.sin(az), xp.cos(az), xp.sin(el), xp.cos(el)], axis=-1).astype(xp.float32)
@@ -150,8 +153,8 @@ class Pipeline:
     process_index, process_count: default `jax.process_index()`, `jax.process_count()`.
   """
 
-  def __init__(self, sources: Sequence[Sequence[Mapping[str, Any]]], config: ml_collections.ConfigDict,
-               seed: int, *, metadata_sources: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+  def __init__(self, sources: Sequence[RecordSource], config: ml_collections.ConfigDict,
+               seed: int, *, metadata_sources: Sequence[RecordSource] | None = None,
                process_index: int | None = None, process_count: int | None = None):
     if not sources:
       raise ValueError("No data sources given.")
@@ -176,7 +179,8 @@ class Pipeline:
         class_id=np.concatenate([m["class"] for m in metas]),
     )
     self.split = splits.make_split(self.metadata, config, self._seed)
-    self._style_lookup, self.num_styles = splits.contiguous_styles(self.metadata.model, self.split.train)
+    self._style_lookup, self.num_styles = splits.contiguous_styles(self.metadata.model,
+                                                                   self.split.train)
     names = np.concatenate([m["model_name"] for m in metas])
     first_record = np.unique(self.metadata.model, return_index=True)
     name_of_model = dict(zip(first_record[0].tolist(), names[first_record[1]].tolist()))
@@ -249,7 +253,8 @@ class Pipeline:
     """The grain dataset behind `train_iterator` (exposed for composition and inspection)."""
     g, p, count = int(global_batch_size), self.process_index, self.process_count
     if g <= 0 or g % count:
-      raise ValueError(f"global_batch_size {g} must be a positive multiple of process_count {count}.")
+      raise ValueError(
+          f"global_batch_size {g} must be a positive multiple of process_count {count}.")
     per_epoch = (self.num_train // g) * g
     if per_epoch == 0:
       raise ValueError(
@@ -293,10 +298,16 @@ class Pipeline:
     """Infinite iterator of this process's share of each global batch (see module doc)."""
     return iter(self.train_dataset(global_batch_size))
 
+  @property
+  def target_style_ids(self) -> np.ndarray:
+    """by_style: the styles (int32, as in batches) of the target set; empty for other splits."""
+    return self._style_lookup[self.split.target_styles]
+
   def test_ids(self, max_examples: int | None = None) -> np.ndarray:
     """Test example ids in the fixed order (model, elevation, azimuth), the first max_examples."""
     ids = self.split.test
-    order = np.lexsort((self.metadata.azimuth[ids], self.metadata.elevation[ids], self.metadata.model[ids]))
+    meta = self.metadata
+    order = np.lexsort((meta.azimuth[ids], meta.elevation[ids], meta.model[ids]))
     return ids[order][:max_examples]
 
   def test_examples(self, max_examples: int | None = None) -> Batch:

@@ -31,8 +31,10 @@ def fake_source(num_models=6, class_name="chair", azimuths=AZIMUTHS, elevations=
         mask = np.zeros((size, size, 1), np.uint8)
         mask[2:-2, 2:-2] = 1
         records.append({
-            "image": image, "mask": mask, "model_index": m, "model_name": f"{class_name}{m:02d}".encode(),
-            "class": splits.CLASS_NAMES.index(class_name), "azimuth": float(a), "elevation": float(e),
+            "image": image, "mask": mask, "model_index": m,
+            "model_name": f"{class_name}{m:02d}".encode(),
+            "class": splits.CLASS_NAMES.index(class_name),
+            "azimuth": float(a), "elevation": float(e),
             "view_index": v, "keypoints": np.zeros((0, 2), np.float32),
             "keypoints_visible": np.zeros((0,), bool),
         })
@@ -82,6 +84,7 @@ def test_batch_shapes_dtypes_and_values():
               "style": ((16,), np.int32), "view": ((16, 4), np.float32),
               "azimuth": ((16,), np.float32), "elevation": ((16,), np.float32)}
   assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
+  assert set(expected) == set(input_pipeline.BATCH_KEYS)
   assert set(np.unique(batch["mask"]).tolist()) == {0, 1}
   assert np.all(batch["image"][:, 0, 0] == 255)  # White background.
   # Labels agree with the pixels that encode them.
@@ -89,13 +92,15 @@ def test_batch_shapes_dtypes_and_values():
   np.testing.assert_array_equal(keys[:, 0], batch["style"])
   np.testing.assert_array_equal(keys[:, 1], batch["azimuth"] % 256)
   np.testing.assert_array_equal(keys[:, 2], batch["elevation"])
-  np.testing.assert_allclose(batch["view"], input_pipeline.view_encoding(batch["azimuth"], batch["elevation"]))
+  np.testing.assert_allclose(
+      batch["view"], input_pipeline.view_encoding(batch["azimuth"], batch["elevation"]))
 
 
 def test_view_encoding_values():
   view = input_pipeline.view_encoding(np.array([0.0, 90.0, 180.0]), np.array([0.0, 30.0, 90.0]))
   assert view.dtype == np.float32 and view.shape == (3, 4)
-  np.testing.assert_allclose(view, [[0, 1, 0, 1], [1, 0, 0.5, np.sqrt(3) / 2], [0, -1, 1, 0]], atol=1e-6)
+  expected = [[0, 1, 0, 1], [1, 0, 0.5, np.sqrt(3) / 2], [0, -1, 1, 0]]
+  np.testing.assert_allclose(view, expected, atol=1e-6)
   traced = jax.jit(input_pipeline.view_encoding)(jnp.array([90.0]), jnp.array([30.0]))
   np.testing.assert_allclose(traced, view[1:2], atol=1e-6)
 
@@ -104,7 +109,8 @@ def test_style_encoding():
   onehot = input_pipeline.style_encoding(np.array([2, 0]), 3)
   np.testing.assert_array_equal(onehot, [[0, 0, 1], [1, 0, 0]])
   assert onehot.dtype == np.float32
-  np.testing.assert_array_equal(jax.jit(lambda i: input_pipeline.style_encoding(i, 3))(jnp.array([2, 0])), onehot)
+  jitted = jax.jit(lambda i: input_pipeline.style_encoding(i, 3))
+  np.testing.assert_array_equal(jitted(jnp.array([2, 0])), onehot)
   with pytest.raises(ValueError, match=r"\[0, 3\)"):
     input_pipeline.style_encoding(np.array([3]), 3)
 
@@ -123,7 +129,8 @@ def test_epochs_cover_the_train_set_and_reshuffle():
   per_epoch = pipeline.num_train // g
   batches = take(pipeline.train_iterator(g), 2 * per_epoch)
   train_keys = {k for k in pixel_keys(pipeline.load_batch(pipeline.split.train))}
-  epochs = [sum((pixel_keys(b) for b in batches[e * per_epoch:(e + 1) * per_epoch]), []) for e in range(2)]
+  epochs = [sum((pixel_keys(b) for b in batches[e * per_epoch:(e + 1) * per_epoch]), [])
+            for e in range(2)]
   for keys in epochs:
     assert len(set(keys)) == len(keys) == per_epoch * g  # Each example at most once per epoch.
     assert set(keys) <= train_keys
@@ -134,8 +141,12 @@ def test_no_test_example_is_ever_trained_on():
   for split in ("heldout_views", "by_style", "by_elevation"):
     pipeline = make_pipeline(split=split, target_fraction=0.34, views_per_target_style=2,
                              train_elevations={"chair": (20.0,)})
-    test_keys = set(pixel_keys(pipeline.test_examples(None)))
+    test = pipeline.test_examples(None)
+    test_keys = set(pixel_keys(test))
     assert len(test_keys) == pipeline.num_test > 0
+    if split == "by_style":
+      assert len(pipeline.target_style_ids) == 2
+      assert set(test["style"].tolist()) == set(pipeline.target_style_ids.tolist())
     seen = set(sum((pixel_keys(b) for b in take(pipeline.train_iterator(12), 40)), []))
     assert not seen & test_keys, split
 
@@ -240,8 +251,9 @@ def test_combined_sources_have_contiguous_styles_and_keep_class():
   # Table model m is style 4 + m; its pixels still say m.
   is_table = test["style"] >= 4
   np.testing.assert_array_equal(test["image"][is_table, 4, 4, 0] + 4, test["style"][is_table])
-  only_chairs = input_pipeline.Pipeline([chairs, tables], make_config(split="by_class", classes=("chair",)),
-                                        seed=0, process_index=0, process_count=1)
+  only_chairs = input_pipeline.Pipeline(
+      [chairs, tables], make_config(split="by_class", classes=("chair",)), seed=0,
+      process_index=0, process_count=1)
   assert only_chairs.num_styles == 4
   assert np.all(next(only_chairs.train_iterator(8))["style"] < 4)
 
@@ -256,7 +268,8 @@ def test_create_pipeline_names_a_missing_dataset(tmp_path):
   if not builder_available("aubry_chairs"):
     pytest.skip("chairgen.datasets.aubry_chairs has not landed yet")
   with pytest.raises(FileNotFoundError, match="python -m chairgen.datasets.build aubry_chairs/64"):
-    input_pipeline.create_pipeline(make_config(name="aubry_chairs/64", data_dir=str(tmp_path)), seed=0)
+    input_pipeline.create_pipeline(
+        make_config(name="aubry_chairs/64", data_dir=str(tmp_path)), seed=0)
 
 
 @pytest.mark.slow
@@ -274,7 +287,8 @@ def test_procedural_turntables_end_to_end(tmp_path):
   # Background pixels (mask 0) are white.
   assert np.all(batch["image"][batch["mask"][..., 0] == 0] >= 250)
   test = pipeline.test_examples(None)
-  assert len(test["style"]) == pipeline.num_test == pipeline.num_styles * config.heldout_views_per_model
+  assert len(test["style"]) == pipeline.num_test
+  assert pipeline.num_test == pipeline.num_styles * config.heldout_views_per_model
   # A second split of the same build (no rebuild): chairs train at 20 and 30 degrees only.
   by_el = input_pipeline.create_pipeline(make_config(name=config.name, data_dir=str(tmp_path),
                                                      split="by_elevation"), seed=0)

@@ -32,7 +32,8 @@ def chairs_and_tables():
 
 def keys(meta, ids):
   """(model, azimuth, elevation) triples: what a 'view of a style' is."""
-  return set(zip(meta.model[ids].tolist(), meta.azimuth[ids].tolist(), meta.elevation[ids].tolist()))
+  return set(zip(meta.model[ids].tolist(), meta.azimuth[ids].tolist(),
+                 meta.elevation[ids].tolist()))
 
 
 def assert_no_leak(meta, split):
@@ -93,14 +94,16 @@ def test_all_trains_on_everything_and_tests_on_a_fixed_subset():
   meta = turntables(5, AUBRY_AZ, (20, 30))
   split = splits.all_views(meta, views_per_model=2, seed=0)
   assert split.train.size == len(meta)
-  np.testing.assert_array_equal(split.test, splits.heldout_views(meta, views_per_model=2, seed=0).test)
+  heldout = splits.heldout_views(meta, views_per_model=2, seed=0)
+  np.testing.assert_array_equal(split.test, heldout.test)
 
 
 @pytest.mark.parametrize("k", [1, 2, 4, 8, 15])
 @pytest.mark.parametrize("transfer", [True, False])
 def test_by_style_paper_protocol(k, transfer):
   meta = turntables(50, AUBRY_AZ, (20, 30))
-  split = splits.by_style(meta, target_fraction=0.1, views_per_target_style=k, transfer=transfer, seed=0)
+  split = splits.by_style(meta, target_fraction=0.1, views_per_target_style=k,
+                          transfer=transfer, seed=0)
   assert_no_leak(meta, split)
   target = split.target_styles
   assert len(target) == 5
@@ -119,14 +122,16 @@ def test_by_style_paper_protocol(k, transfer):
 
 def test_by_style_views_are_evenly_spaced():
   meta = turntables(20, range(0, 360, 10), (0, 10, 20, 30, 40))
-  split = splits.by_style(meta, target_fraction=0.1, views_per_target_style=4, transfer=True, seed=0)
+  split = splits.by_style(meta, target_fraction=0.1, views_per_target_style=4, transfer=True,
+                          seed=0)
   kept = split.train[meta.model[split.train] == split.target_styles[0]]
   assert sorted(meta.azimuth[kept].tolist()) == [0, 90, 180, 270]
   assert np.all(meta.elevation[kept] == 20)
   with_el = splits.by_style(meta, target_fraction=0.1, views_per_target_style=2, transfer=True,
                             seed=0, elevation=40)
   kept = with_el.train[meta.model[with_el.train] == with_el.target_styles[0]]
-  assert sorted(zip(meta.azimuth[kept].tolist(), meta.elevation[kept].tolist())) == [(0, 40), (180, 40)]
+  views = sorted(zip(meta.azimuth[kept].tolist(), meta.elevation[kept].tolist()))
+  assert views == [(0, 40), (180, 40)]
 
 
 def test_by_style_target_set_depends_on_seed_only():
@@ -137,7 +142,8 @@ def test_by_style_target_set_depends_on_seed_only():
       for k in (1, 15) for t in (True, False)
   }
   assert len({tuple(v) for v in targets.values()}) == 1
-  other = splits.by_style(meta, target_fraction=0.1, views_per_target_style=1, transfer=True, seed=8)
+  other = splits.by_style(meta, target_fraction=0.1, views_per_target_style=1, transfer=True,
+                          seed=8)
   assert other.target_styles.tolist() != targets[(1, True)]
 
 
@@ -160,7 +166,8 @@ def test_by_elevation_restricts_only_the_named_classes():
   assert np.all(meta.class_id[split.test] == 0)
   assert np.sum(meta.class_id[split.train] == 1) == 3 * 12 * 10  # Tables keep every view.
   # Figures 10 and 11 from one network: tables' 50..90 are held out as well.
-  both = splits.by_elevation(meta, train_elevations={"chair": (20, 30), "table": (0, 10, 20, 30, 40)})
+  both = splits.by_elevation(
+      meta, train_elevations={"chair": (20, 30), "table": (0, 10, 20, 30, 40)})
   assert_no_leak(meta, both)
   table_test = both.test[meta.class_id[both.test] == 1]
   assert set(meta.elevation[table_test].tolist()) == {50, 60, 70, 80, 90}
@@ -189,7 +196,8 @@ def test_by_class_keeps_only_the_requested_classes():
   meta = chairs_and_tables()
   only_chairs = splits.by_class(meta, classes=("chair",), views_per_model=2, seed=0)
   assert_no_leak(meta, only_chairs)
-  assert np.all(meta.class_id[only_chairs.train] == 0) and np.all(meta.class_id[only_chairs.test] == 0)
+  assert np.all(meta.class_id[only_chairs.train] == 0)
+  assert np.all(meta.class_id[only_chairs.test] == 0)
   assert only_chairs.test.size == 10 * 2
   both = splits.by_class(meta, classes=("chair", "table"), views_per_model=2, seed=0)
   assert both.test.size == 16 * 2 and both.train.size == len(meta) - 32

@@ -44,7 +44,8 @@ _AZIMUTHS = [int(i * 360 / 31) for i in range(31)]
 _ELEVATIONS = (20.0, 30.0)
 
 
-def _box_chair(rng: np.random.Generator, size: int, azimuth: float) -> tuple[np.ndarray, np.ndarray]:
+def _box_chair(rng: np.random.Generator, size: int, azimuth: float
+               ) -> tuple[np.ndarray, np.ndarray]:
   """A seat, a back and four legs as shaded rectangles on white: PNGs that compress like renders."""
   s = size
   image = np.full((s, s, 3), 255, np.uint8)
@@ -76,7 +77,8 @@ def _synthetic_builder_cls():
     BUILDER_CONFIGS = [common.SizedConfig(name=str(s), image_size=s) for s in (32, 64, 128, 256)]
 
     def _info(self):  # No package folder with metadata files: build the info directly.
-      return tfds.core.DatasetInfo(builder=self, features=common.features(self.builder_config.image_size),
+      size = self.builder_config.image_size
+      return tfds.core.DatasetInfo(builder=self, features=common.features(size),
                                    disable_shuffling=True)
 
     def _split_generators(self, dl_manager):
