@@ -122,13 +122,18 @@ def parse_class_weights(text: str) -> dict[int, float]:
   return weights
 
 
-def _read_metadata(source: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-  keys = ("model_index", "azimuth", "elevation", "class", "model_name")
-  cols = {k: [] for k in keys}
-  for i in range(len(source)):
-    record = source[i]
-    for k in keys:
-      cols[k].append(record[k])
+_METADATA_KEYS = ("model_index", "azimuth", "elevation", "class", "model_name")
+
+
+def _read_metadata(source: RecordSource, chunk: int = 4096) -> dict[str, np.ndarray]:
+  """Per-example metadata columns of one source, read in chunks (`__getitems__` when offered)."""
+  cols = {k: [] for k in _METADATA_KEYS}
+  getitems = getattr(source, "__getitems__", None)
+  for start in range(0, len(source), chunk):
+    keys = list(range(start, min(len(source), start + chunk)))
+    for record in (getitems(keys) if getitems else [source[i] for i in keys]):
+      for k in _METADATA_KEYS:
+        cols[k].append(record[k])
   return {
       "model_index": np.asarray(cols["model_index"], np.int64),
       "azimuth": np.asarray(cols["azimuth"], np.float32),
@@ -137,6 +142,38 @@ def _read_metadata(source: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]
       "model_name": np.asarray([n.decode() if isinstance(n, bytes) else str(n)
                                 for n in cols["model_name"]], dtype=object),
   }
+
+
+class ScalarFieldsSource:
+  """The metadata fields of stored records, parsed straight from their tf.Example protos.
+
+  Wraps a `tfds.data_source(..., deserialize_method=RAW_BYTES)`; about 3x faster to scan than
+  TFDS's own deserialisation with images skipped (which matters for 10^6 views).
+  `open_tfds_sources` checks it against TFDS's decoding on the first record and falls back to
+  TFDS if they differ.
+  """
+
+  def __init__(self, raw_source: Sequence[bytes]):
+    from tensorflow_datasets.proto import tf_example_pb2  # pylint: disable=g-import-not-at-top
+    self._raw = raw_source
+    self._example = tf_example_pb2.Example
+
+  def __len__(self) -> int:
+    return len(self._raw)
+
+  def _parse(self, record: bytes) -> dict[str, Any]:
+    f = self._example.FromString(record).features.feature
+    return {"model_index": f["model_index"].int64_list.value[0],
+            "azimuth": f["azimuth"].float_list.value[0],
+            "elevation": f["elevation"].float_list.value[0],
+            "class": f["class"].int64_list.value[0],
+            "model_name": f["model_name"].bytes_list.value[0]}
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return self._parse(self._raw[index])
+
+  def __getitems__(self, keys: Sequence[int]) -> list[dict[str, Any]]:
+    return [self._parse(r) for r in self._raw.__getitems__(keys)]
 
 
 class Pipeline:
@@ -346,6 +383,24 @@ def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> No
       "(see docs/datasets.md), or point config.data.data_dir at the folder holding it.")
 
 
+def _metadata_source(tfds, name: str, data_dir: str | None, source: RecordSource
+                     ) -> RecordSource:
+  """The fastest source of metadata fields that agrees with TFDS on the first record."""
+  skip = tfds.decode.SkipDecoding()
+  slow = tfds.data_source(name, split="train", data_dir=data_dir, download=False,
+                          decoders={"image": skip, "mask": skip})
+  try:
+    fast = ScalarFieldsSource(tfds.data_source(
+        name, split="train", data_dir=data_dir, download=False,
+        deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES))
+    want = {k: source[0][k] for k in _METADATA_KEYS}
+    if len(fast) == len(source) and fast[0] == want:
+      return fast
+  except Exception:  # pylint: disable=broad-except  (another storage format: use TFDS's path)
+    pass
+  return slow
+
+
 def open_tfds_sources(name: str, data_dir: str | None = None, build_if_missing: bool = True
                       ) -> tuple[list[Sequence[Any]], list[Sequence[Any]]]:
   """Opens `tfds.data_source` for each '+'-joined name: (decoded sources, metadata sources).
@@ -356,10 +411,9 @@ def open_tfds_sources(name: str, data_dir: str | None = None, build_if_missing: 
   sources, metas = [], []
   for part in [n.strip() for n in name.split("+") if n.strip()]:
     _ensure_built(part, data_dir, build_if_missing)
-    sources.append(tfds.data_source(part, split="train", data_dir=data_dir, download=False))
-    skip = tfds.decode.SkipDecoding()
-    metas.append(tfds.data_source(part, split="train", data_dir=data_dir, download=False,
-                                  decoders={"image": skip, "mask": skip}))
+    source = tfds.data_source(part, split="train", data_dir=data_dir, download=False)
+    sources.append(source)
+    metas.append(_metadata_source(tfds, part, data_dir, source))
   if not sources:
     raise ValueError(f"config.data.name {name!r} names no dataset.")
   return sources, metas

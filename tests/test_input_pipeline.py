@@ -289,6 +289,12 @@ def test_procedural_turntables_end_to_end(tmp_path):
   test = pipeline.test_examples(None)
   assert len(test["style"]) == pipeline.num_test
   assert pipeline.num_test == pipeline.num_styles * config.heldout_views_per_model
+  # The fast metadata scan agrees with TFDS's full decoding on every record.
+  sources, metas = input_pipeline.open_tfds_sources(config.name, str(tmp_path))
+  assert isinstance(metas[0], input_pipeline.ScalarFieldsSource)
+  fast, full = (input_pipeline._read_metadata(s[0]) for s in (metas, sources))
+  for k in full:
+    np.testing.assert_array_equal(fast[k], full[k])
   # A second split of the same build (no rebuild): chairs train at 20 and 30 degrees only.
   by_el = input_pipeline.create_pipeline(make_config(name=config.name, data_dir=str(tmp_path),
                                                      split="by_elevation"), seed=0)
