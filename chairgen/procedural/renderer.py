@@ -12,8 +12,9 @@ Albedos are at most 0.9 (see `palette`), so a covered sample's colour is at most
 every channel and a pixel with even one covered sample resolves to at most 251 < 255: the mask
 is exactly the set of non-white pixels, which the tests check.
 
-Depth comes from a second, single-sample pass (MSAA depth cannot be read back): distance along
-the viewing axis at each pixel centre, +inf on the background. A keypoint is visible when its
+Depth is resolved with the colour: the blit copies one of each pixel's 4 depth samples (MSAA
+depth cannot be averaged), converted to distance along the viewing axis, +inf where that sample
+is background; so a finite depth implies the mask. A keypoint is visible when its
 own depth is at most the depth at its pixel plus KEYPOINT_DEPTH_TOLERANCE (in bounding-sphere
 radii: the thickest part measured from its centre line, so keypoints on a part's axis count as
 on the surface).
@@ -118,9 +119,9 @@ class _Targets:
     self.msaa = ctx.framebuffer(
         color_attachments=[ctx.renderbuffer(shape, 4, samples=SAMPLES)],
         depth_attachment=ctx.depth_renderbuffer(shape, samples=SAMPLES))
-    self.resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(shape, 4)])
     self.depth_texture = ctx.depth_texture(shape)
-    self.depth = ctx.framebuffer(depth_attachment=self.depth_texture)
+    self.resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(shape, 4)],
+                                    depth_attachment=self.depth_texture)
 
 
 class Renderer:
@@ -202,16 +203,13 @@ class Renderer:
                  for k in range(len(angles))]
 
     whole = (0, 0, cols * size, rows * size)
-    for fbo, alpha in ((targets.msaa, 0.0), (targets.depth, None)):
-      fbo.use()
-      if alpha is None:
-        fbo.clear(depth=1.0, viewport=whole)
-      else:
-        fbo.clear(1.0, 1.0, 1.0, alpha, depth=1.0, viewport=whole)
-      for view, viewport in zip(views, viewports):
-        ctx.viewport = viewport
-        self._program["u_view"].write(view)
-        vao.render(moderngl.TRIANGLES)
+    targets.msaa.use()
+    targets.msaa.clear(1.0, 1.0, 1.0, 0.0, depth=1.0, viewport=whole)
+    for view, viewport in zip(views, viewports):
+      ctx.viewport = viewport
+      self._program["u_view"].write(view)
+      vao.render(moderngl.TRIANGLES)
+    # Resolves colour (average of the samples) and copies one depth sample per pixel.
     ctx.copy_framebuffer(targets.resolved, targets.msaa)
     shape = (rows * size, cols * size)
     rgba = np.frombuffer(targets.resolved.read(components=4), np.uint8).reshape(*shape, 4)[::-1]
