@@ -209,7 +209,7 @@ def _back(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
 
 
 def _arms(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
-  """Armrests: a front support and a bar running back to the backrest, on both sides."""
+  """Armrests: a bar on a front and a rear support, on both sides."""
   front = _seat_point(f, 1, 1)
   back = _seat_point(f, 1, -1)
   y = f["seat_height"] + f["armrest_height"]
@@ -218,8 +218,9 @@ def _arms(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
   for side, sx in (("left", -1), ("right", 1)):
     x = sx * 0.95 * min(abs(front[0]), abs(back[0]) / 0.92)
     z_front, z_back = 0.75 * front[1], back[1] - 0.02
-    parts.append(geometry.beam((x, f["seat_height"] - 0.01, 0.6 * front[1]), (x, y, 0.6 * front[1]),
-                               0.6 * f["leg_radius"] + 0.005, f["frame_color"], 8))
+    for z in (0.6 * front[1], z_back + 0.04):  # Front and rear supports.
+      parts.append(geometry.beam((x, f["seat_height"] - 0.01, z), (x, y, z),
+                                 0.6 * f["leg_radius"] + 0.005, f["frame_color"], 8))
     parts.append(geometry.box((x - w / 2, y, z_back), (x + w / 2, y + h, z_front), f["back_color"]))
     ends[f"armrest_{side}_end"] = np.array([x, y + h, z_front])
   return parts, ends
