@@ -2,6 +2,7 @@
 two builders (the same builders read the project's renders and the upstream data)."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,6 +73,13 @@ def test_named_configs():
   assert len(configs["chairs_tables_64"].views()) == 360
   assert {configs[f"cars_{s}"].image_size for s in (64, 128, 256)} == {64, 128, 256}
   assert pt.Builder.DEFAULT_BUILDER_CONFIG_NAME == "tiny"
+  # Every config is documented: the README writes sized families as `chairs_{64,128,256}`.
+  readme = (Path(pt.__file__).parent / "README.md").read_text()
+  docs = (Path(__file__).parents[1] / "docs" / "datasets.md").read_text()
+  for name in configs:
+    family, _, size = name.rpartition("_")
+    in_readme = f"`{name}`" in readme or (size.isdigit() and f"`{family}_{{" in readme)
+    assert in_readme and f"`{name}`" in docs, name
 
 
 @pytest.mark.parametrize("kwargs, match", [
