@@ -366,13 +366,11 @@ def encode_png(array: np.ndarray) -> bytes:
 # Archives and parallel processing.
 
 
-def _check_member(member: tarfile.TarInfo, tar_path: epath.Path) -> None:
+def _check_member(member: tarfile.TarInfo, tar_path: epath.Path, fix: str) -> None:
   """Rejects members that would land outside the target folder."""
-  fix = ("do not extract this archive; download rendered_chairs.tar again from the URL in "
-         "chairgen/datasets/aubry_chairs/README.md")
   name = member.name
   parts = name.replace("\\", "/").split("/")
-  if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+  if name.startswith(("/", "\\")):
     raise input_error(tar_path, f"archive member {name!r} has an absolute path", fix)
   if ".." in parts:
     raise input_error(tar_path, f"archive member {name!r} contains '..'", fix)
@@ -391,13 +389,15 @@ def _dirname(name: str) -> str:
   return name.rsplit("/", 1)[0] if "/" in name else ""
 
 
-def safe_extract_tar(tar_path: epath.PathLike, target: epath.PathLike) -> epath.Path:
+def safe_extract_tar(tar_path: epath.PathLike, target: epath.PathLike,
+                     fix: str = "get a fresh copy of the archive from its source"
+                     ) -> epath.Path:
   """Extracts `tar_path` into `target` (created), refusing path traversal.
 
   Every member is checked first (no absolute paths, no `..`, no links leaving the target, no
   devices); extraction goes to a temporary sibling folder that is renamed to `target` only
   when complete, so an interrupted extraction is redone, never reused half-done. An existing
-  `target` is reused as is.
+  `target` is reused as is. `fix` ends the error messages (what the user should do).
   """
   tar_path, target = epath.Path(tar_path), epath.Path(target)
   if target.exists():
@@ -407,7 +407,7 @@ def safe_extract_tar(tar_path: epath.PathLike, target: epath.PathLike) -> epath.
     with tarfile.open(os.fspath(tar_path), "r:*") as tar:
       members = tar.getmembers()
       for m in members:
-        _check_member(m, tar_path)
+        _check_member(m, tar_path, f"do not extract this archive; {fix}")
       tmp.mkdir(parents=True)
       kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
       tar.extractall(os.fspath(tmp), members=members, **kwargs)
@@ -415,7 +415,7 @@ def safe_extract_tar(tar_path: epath.PathLike, target: epath.PathLike) -> epath.
     if tmp.exists():
       shutil.rmtree(tmp)
     raise input_error(tar_path, f"cannot extract archive ({type(e).__name__}: {e})",
-                      "download it again (the file is truncated or not a tar archive)") from e
+                      f"the file is truncated or not a tar archive; {fix}") from e
   except BaseException:
     if tmp.exists():
       shutil.rmtree(tmp)
@@ -430,7 +430,7 @@ _R = TypeVar("_R")
 
 def ordered_map(fn: Callable[[_T], _R], items: Sequence[_T], num_threads: int
                 ) -> Iterator[_R]:
-  """`map(fn, items)` on a thread pool, in order, at most `2 * num_threads` results ahead.
+  """`map(fn, items)` on a thread pool, in order, at most `num_threads + 1` items in flight.
 
   Pillow releases the GIL while decoding, resizing and encoding, so threads help without the
   fork-safety issues of processes (the builders may run inside a process that uses JAX).
@@ -441,7 +441,7 @@ def ordered_map(fn: Callable[[_T], _R], items: Sequence[_T], num_threads: int
   with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
     it = iter(items)
     pending = collections.deque(
-        pool.submit(fn, x) for x in itertools.islice(it, 2 * num_threads))
+        pool.submit(fn, x) for x in itertools.islice(it, num_threads + 1))
     try:
       while pending:
         result = pending.popleft().result()

@@ -352,7 +352,8 @@ class Builder(common.TurntableBuilder):
       extract_root = epath.Path(getattr(dl_manager, "_extract_dir", None)
                                 or epath.Path(dl_manager.download_dir) / "extracted")
       target = extract_root / f"aubry_rendered_chairs_{os.path.getsize(os.fspath(path))}"
-      extracted = common.safe_extract_tar(path, target)
+      extracted = common.safe_extract_tar(
+          path, target, fix=f"download rendered_chairs.tar again from {URL}")
       found = find_source(extracted)
       if found is None or found[0] != "tree":
         raise common.input_error(path, "archive has no rendered_chairs/ folder",
