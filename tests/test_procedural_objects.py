@@ -90,7 +90,7 @@ def test_bad_arguments_raise(family, index, seed):
 def test_a_thousand_chairs_look_distinct():
   """1000 chairs rendered at 32 px from one view: every pair differs visibly.
 
-  Visibly distinct = mean absolute RGB difference above 1/255 per channel, i.e. a clearly
+  Visibly distinct = mean absolute RGB difference above 3/255 per channel, i.e. a clearly
   visible change of shape or colour over part of the image, not rounding noise.
   """
   renderer = procedural.Renderer(32)
@@ -102,4 +102,4 @@ def test_a_thousand_chairs_look_distinct():
   np.fill_diagonal(d2, np.inf)
   i, j = np.unravel_index(np.argmin(d2), d2.shape)
   closest = np.abs(images[i] - images[j]).mean()
-  assert closest > 1.0, (i, j, closest)
+  assert closest > 3.0, (i, j, closest)  # Measured: 5.8 for seed 0.
