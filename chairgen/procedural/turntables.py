@@ -48,6 +48,7 @@ SYNSETS = {"chairs": "03001627", "tables": "04379243", "cars": "02958343"}
 LAYOUTS = ("aubry", "r2n2")
 KEYPOINTS_FILE = "keypoints.json"
 PARTIAL_DIR = ".partial"
+_CHUNK = 64  # Views rendered and held at a time while writing a model.
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: ~5x faster than PIL's default, output still lossless.
 
 
@@ -119,8 +120,11 @@ def save_png(path: str, image: np.ndarray) -> None:
 
 
 def keypoints_record(obj: ProceduralObject, image_size: int,
-                     views: Sequence[tuple[ViewSpec, View]]) -> dict:
-  """The JSON-serialisable content of keypoints.json (format in docs/data.md)."""
+                     views: Sequence[tuple[ViewSpec, np.ndarray, np.ndarray]]) -> dict:
+  """The content of keypoints.json (format in docs/data.md).
+
+  `views`: (spec, keypoints_px float32[K, 2], keypoints_visible bool[K]) in file order.
+  """
   return {
       "format": "chairgen-keypoints-1",
       "family": obj.family, "name": obj.name, "index": obj.index, "seed": obj.seed,
@@ -133,9 +137,9 @@ def keypoints_record(obj: ProceduralObject, image_size: int,
       "factors": obj.factors,
       "views": [{
           "file": spec.file, "azimuth": spec.azimuth, "elevation": spec.elevation,
-          "xy": np.round(view.keypoints_px.astype(np.float64), 4).tolist(),
-          "visible": view.keypoints_visible.tolist(),
-      } for spec, view in views],
+          "xy": np.round(xy.astype(np.float64), 4).tolist(),
+          "visible": visible.tolist(),
+      } for spec, xy, visible in views],
   }
 
 
@@ -143,9 +147,13 @@ def _write_files(folder: str, obj: ProceduralObject, renderer: Renderer, layout:
                  extra_elevations: bool) -> None:
   views = list(views_for(layout, extra_elevations))
   os.makedirs(os.path.join(folder, os.path.dirname(views[0].file)))
-  rendered = renderer.render_views(obj, [(spec.azimuth, spec.elevation) for spec in views])
-  for spec, view in zip(views, rendered):
-    save_png(os.path.join(folder, spec.file), view.rgb if layout == "aubry" else view.rgba)
+  keypoints = []
+  for start in range(0, len(views), _CHUNK):  # Chunks bound the memory held at large sizes.
+    chunk = views[start:start + _CHUNK]
+    for spec, view in zip(chunk, renderer.render_views(obj, [(s.azimuth, s.elevation)
+                                                             for s in chunk])):
+      save_png(os.path.join(folder, spec.file), view.rgb if layout == "aubry" else view.rgba)
+      keypoints.append((spec, view.keypoints_px, view.keypoints_visible))
   if layout == "r2n2":
     rendering = os.path.join(folder, "rendering")
     with open(os.path.join(rendering, "renderings.txt"), "w") as f:
@@ -154,7 +162,7 @@ def _write_files(folder: str, obj: ProceduralObject, renderer: Renderer, layout:
       f.writelines(f"{spec.azimuth:g} {spec.elevation:g} 0 {camera.CAMERA_DISTANCE:g} "
                    f"{camera.FIELD_OF_VIEW_DEG:g}\n" for spec in views)
   with open(os.path.join(folder, KEYPOINTS_FILE), "w") as f:
-    json.dump(keypoints_record(obj, renderer.image_size, list(zip(views, rendered))), f)
+    json.dump(keypoints_record(obj, renderer.image_size, keypoints), f)
 
 
 def write_model(renderer: Renderer, obj: ProceduralObject, out_dir: str | os.PathLike,
