@@ -272,27 +272,28 @@ def test_strength_ramps_up_linearly_with_step():
 
 # ----------------------------------------------------------------------------- jit, batch
 
-@pytest.mark.parametrize("batch", [1, 64])
-def test_apply_under_jit_matches_eager(batch):
-    keys = jax.random.split(jax.random.PRNGKey(batch), 3)
-    image = jax.random.uniform(keys[0], (batch, 16, 16, 3))
-    mask = (jax.random.uniform(keys[1], (batch, 16, 16, 1)) > 0.5).astype(jnp.float32)
-    theta = jax.jit(augment.sample_theta, static_argnums=1)(keys[2], batch)
-    jitted = jax.jit(augment.apply)(theta, image, mask)
-    eager = augment.apply(theta, image, mask)
-    for got, want in zip(jitted, eager):
-        assert got.shape == want.shape and got.dtype == jnp.float32
-        np.testing.assert_allclose(got, want, atol=1e-5)
+def test_apply_under_jit_matches_eager_and_is_per_example():
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    image = jax.random.uniform(keys[0], (64, 16, 16, 3))
+    mask = (jax.random.uniform(keys[1], (64, 16, 16, 1)) > 0.5).astype(jnp.float32)
+    theta = jax.jit(augment.sample_theta, static_argnums=1)(keys[2], 64)
+    batch_64 = _apply(theta, image, mask)
+    for got in batch_64:
+        assert got.dtype == jnp.float32
         assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
+    assert batch_64[0].shape == (64, 16, 16, 3) and batch_64[1].shape == (64, 16, 16, 1)
+    one = (theta[37:38], image[37:38], mask[37:38])  # batch 1, jitted and eager
+    for got, eager, want in zip(_apply(*one), augment.apply(*one), batch_64):
+        np.testing.assert_allclose(got, want[37:38], atol=1e-5)
+        np.testing.assert_allclose(eager, want[37:38], atol=1e-5)
 
 
 def test_apply_under_vmap_matches_batched_call():
     image = jax.random.uniform(jax.random.PRNGKey(0), (3, 2, 12, 12, 3))
     mask = jnp.ones((3, 2, 12, 12, 1))
     theta = augment.sample_theta(jax.random.PRNGKey(1), 6).reshape(3, 2, -1)
-    vmapped = jax.vmap(augment.apply)(theta, image, mask)
-    flat = augment.apply(theta.reshape(6, -1), image.reshape(6, 12, 12, 3),
-                         mask.reshape(6, 12, 12, 1))
+    vmapped = jax.jit(jax.vmap(augment.apply))(theta, image, mask)
+    flat = _apply(theta.reshape(6, -1), image.reshape(6, 12, 12, 3), mask.reshape(6, 12, 12, 1))
     np.testing.assert_allclose(vmapped[0].reshape(6, 12, 12, 3), flat[0], atol=1e-6)
 
 
@@ -366,3 +367,34 @@ def test_apply_rejects_bad_inputs():
         augment.apply(theta, jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="THETA_DIM"):
         augment.apply(jnp.zeros((2, 3)), jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 8, 8, 1)))
+
+
+_SHARDED_SCRIPT = """
+import re, jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from chairgen import augment
+mesh = jax.make_mesh((2,), ("data",))            # explicit axes, jax's default
+data = NamedSharding(mesh, P("data"))
+keys = jax.random.split(jax.random.PRNGKey(0), 3)
+args = (augment.sample_theta(keys[0], 8), jax.random.uniform(keys[1], (8, 16, 16, 3)),
+        (jax.random.uniform(keys[2], (8, 16, 16, 1)) > 0.5).astype(jnp.float32))
+sharded = jax.jit(augment.apply, out_shardings=(data, data))
+placed = [jax.device_put(a, data) for a in args]
+for got, want in zip(sharded(*placed), jax.jit(augment.apply)(*args)):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+hlo = sharded.lower(*placed).compile().as_text()
+assert not re.search("all-gather|all-reduce|all-to-all|collective-permute", hlo), "collective"
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_apply_sharded_over_two_devices_matches_one_device_without_collectives():
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
