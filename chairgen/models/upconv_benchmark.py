@@ -1,0 +1,103 @@
+r"""Times the up-convolution implementations, and the generator's gradient with each.
+
+    python -m chairgen.models.upconv_benchmark [--batch=32] [--image_size=64] [--repeats=5]
+
+Prints, per layer of 1s-S-deep at the given size, the forward time and the forward+backward
+time (gradients for input and kernel) of each implementation, then the time of one gradient
+of the whole generator's loss.  Numbers are medians of `repeats` runs after compilation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from chairgen import losses
+from chairgen import models
+from chairgen.models import upconv
+from chairgen.models import variants
+
+_BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image size of the generator.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed runs per measurement.")
+_WIDTH = flags.DEFINE_float("width_multiplier", 1.0, "Generator width multiplier.")
+_THETA_DIM = 8
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+  jax.block_until_ready(fn())  # compile
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def _layer_shapes(image_size: int, multiplier: float) -> list[tuple[int, int, int]]:
+  """(input size, Cin, Cout) of each up-convolution of 1s-S-deep."""
+  widths = variants.VARIANTS["1s-S-deep"].streams[0][1]
+  hidden = variants.hidden_upconv_widths(widths, image_size, multiplier)
+  c_in = [variants.scale_width(widths.fc5, multiplier)] + list(hidden)
+  c_out = list(hidden) + [5]
+  return [(variants.BASE_SIZE * 2 ** i, a, b) for i, (a, b) in enumerate(zip(c_in, c_out))]
+
+
+def bench_layers(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
+  print(f"per layer, batch {batch}: forward / forward+backward, milliseconds")
+  for size, c_in, c_out in _layer_shapes(image_size, multiplier):
+    kx, kk = jax.random.split(jax.random.key(size))
+    x = jax.random.normal(kx, (batch, size, size, c_in))
+    kernel = jax.random.normal(kk, (4, 4, c_in, c_out)) * 0.05
+    row = []
+    for name, fn in upconv.IMPLEMENTATIONS.items():
+      fwd = jax.jit(fn)
+      grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))), argnums=(0, 1)))
+      t_f = _median_seconds(lambda: fwd(x, kernel), repeats)
+      t_g = _median_seconds(lambda: grad(x, kernel), repeats)
+      row.append(f"{name} {1e3 * t_f:7.1f} / {1e3 * t_g:7.1f}")
+    print(f"  {size:3d}px {c_in:3d}->{c_out:3d}:  " + "   ".join(row))
+
+
+def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
+  print(f"1s-S-deep at {image_size} px, batch {batch}: one loss gradient, milliseconds")
+  num_styles = 64
+  style = jax.nn.one_hot(jnp.arange(batch) % num_styles, num_styles)
+  view = jnp.ones((batch, 4)) * 0.5
+  theta = jnp.zeros((batch, _THETA_DIM))
+  image = jnp.full((batch, image_size, image_size, 3), 0.5)
+  mask = jnp.full((batch, image_size, image_size, 1), 0.5)
+  loss_config = losses.default_config()
+  for impl in upconv.IMPLEMENTATIONS:
+    config = models.default_config()
+    config.upconv_impl = impl
+    config.width_multiplier = multiplier
+    model = models.create_model(config, num_styles, image_size, _THETA_DIM)
+    params = model.init(jax.random.key(0), style, view, theta)["params"]
+
+    def loss_fn(params, model=model):
+      outputs = model.apply({"params": params}, style, view, theta)
+      return losses.compute(outputs, image, mask, loss_config)[0]
+
+    grad = jax.jit(jax.grad(loss_fn))
+    fwd = jax.jit(loss_fn)
+    t_f = _median_seconds(lambda: fwd(params), repeats)
+    t_g = _median_seconds(lambda: grad(params), repeats)
+    print(f"  {impl:15s} forward {1e3 * t_f:8.1f}   gradient {1e3 * t_g:8.1f}")
+
+
+def main(argv):
+  del argv
+  print(f"jax {jax.__version__}, {jax.devices()[0].platform}, {jax.device_count()} device(s)")
+  bench_layers(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
+  bench_generator(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,123 @@
+"""The phase rewrite of the 4x4 stride-2 up-convolution equals the transposed convolution."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from chairgen.models import upconv
+
+IMPLS = [name for name in upconv.IMPLEMENTATIONS if name != "conv_transpose"]
+SHAPES = [  # (batch, height, width, c_in, c_out)
+    (1, 1, 1, 1, 1),
+    (2, 4, 4, 3, 5),
+    (3, 5, 7, 4, 2),   # odd, non-square
+    (2, 8, 8, 16, 6),
+]
+
+
+def _random(shape, seed):
+  x_shape = shape[:4]
+  k_shape = (4, 4, shape[3], shape[4])
+  kx, kk = jax.random.split(jax.random.key(seed))
+  return jax.random.normal(kx, x_shape), jax.random.normal(kk, k_shape)
+
+
+def caffe_deconv(x, caffe_weights):
+  """Caffe's Deconvolution (kernel 4, stride 2, pad 1) by its definition, in numpy.
+
+  It scatters x[i, j] * W[ky, kx] to output (2i - 1 + ky, 2j - 1 + kx): the gradient of a
+  stride-2 convolution.
+  """
+  b, h, w, _ = x.shape
+  out = np.zeros((b, 2 * h + 2, 2 * w + 2, caffe_weights.shape[-1]))  # one pixel border
+  for i in range(h):
+    for j in range(w):
+      for ky in range(4):
+        for kx in range(4):
+          out[:, 2 * i + ky, 2 * j + kx] += x[:, i, j] @ caffe_weights[ky, kx]
+  return out[:, 1:-1, 1:-1]
+
+
+def bed_of_nails_then_correlate(x, kernel):
+  """Figure 2: upsample with zeros (entry at the top left of each 2x2 block), then correlate."""
+  b, h, w, c = x.shape
+  up = np.zeros((b, 2 * h, 2 * w, c))
+  up[:, ::2, ::2] = x
+  up = np.pad(up, ((0, 0), (2, 1), (2, 1), (0, 0)))
+  out = np.zeros((b, 2 * h, 2 * w, kernel.shape[-1]))
+  for y in range(2 * h):
+    for xx in range(2 * w):
+      out[:, y, xx] = np.einsum("bhwc,hwco->bo", up[:, y:y + 4, xx:xx + 4], kernel)
+  return out
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_forward_equals_reference_and_doubles_size(impl, shape):
+  x, kernel = _random(shape, seed=sum(shape))
+  got = upconv.IMPLEMENTATIONS[impl](x, kernel)
+  want = upconv.upconv_reference(x, kernel)
+  assert got.shape == (shape[0], 2 * shape[1], 2 * shape[2], shape[4])
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", SHAPES[1:])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_gradients_equal_reference(impl, shape):
+  x, kernel = _random(shape, seed=7 + sum(shape))
+  weights = jax.random.normal(jax.random.key(3), (shape[0], 2 * shape[1], 2 * shape[2],
+                                                  shape[4]))
+
+  def loss(fn):
+    return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
+
+  got = jax.grad(loss(upconv.IMPLEMENTATIONS[impl]), argnums=(0, 1))(x, kernel)
+  want = jax.grad(loss(upconv.upconv_reference), argnums=(0, 1))(x, kernel)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_reference_is_bed_of_nails_upsampling_plus_convolution():
+  x, kernel = _random((2, 3, 4, 3, 2), seed=11)
+  np.testing.assert_allclose(upconv.upconv_reference(x, kernel),
+                             bed_of_nails_then_correlate(np.asarray(x), np.asarray(kernel)),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_equals_caffe_deconvolution_with_flipped_kernel():
+  """Kernel 4, stride 2, pad 1 in Caffe; our kernel is Caffe's flipped in both spatial axes."""
+  x, kernel = _random((2, 3, 5, 3, 4), seed=5)
+  caffe_weights = np.asarray(kernel)[::-1, ::-1]
+  np.testing.assert_allclose(upconv.upconv_phase(x, kernel),
+                             caffe_deconv(np.asarray(x), caffe_weights), rtol=1e-5, atol=1e-5)
+
+
+def test_parameters_interchangeable_with_flax_conv_transpose():
+  x, kernel = _random((2, 4, 4, 3, 5), seed=2)
+  bias = jnp.arange(5.0)
+  layer = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding="SAME")
+  flax_out = layer.apply({"params": {"kernel": kernel, "bias": bias}}, x)
+  np.testing.assert_allclose(upconv.upconv_phase(x, kernel) + bias, flax_out,
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_close_to_float32():
+  x, kernel = _random((2, 4, 4, 8, 4), seed=9)
+  got = upconv.upconv_phase(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))
+  assert got.dtype == jnp.bfloat16
+  want = upconv.upconv_reference(x, kernel)
+  np.testing.assert_allclose(got.astype(jnp.float32), want, rtol=0.05, atol=0.1)
+
+
+def test_bad_shapes_and_names_raise():
+  x, kernel = _random((1, 4, 4, 3, 2), seed=0)
+  with pytest.raises(ValueError, match="input channels"):
+    upconv.upconv_phase(x[..., :2], kernel)
+  with pytest.raises(ValueError, match=r"\[4, 4, Cin, Cout\]"):
+    upconv.upconv_phase(x, kernel[:3])
+  with pytest.raises(ValueError, match=r"\[B, H, W, C\]"):
+    upconv.upconv_reference(x[0], kernel)
+  with pytest.raises(ValueError, match="unknown upconv_impl"):
+    upconv.get_upconv("fft")
