@@ -101,15 +101,17 @@ def main(argv):
     raise app.UsageError("--layout=aubry holds chairs only; use --layout=r2n2.")
   print(f"cpus={os.cpu_count()} load average before: {_load()}")
   for size in map(int, _SIZES.value):
-    rate, idle_rate = _pool_rate(size, _FAMILY.value, _LAYOUT.value, _NUM_MODELS.value, _NUM_WORKERS.value)
+    workers = _NUM_WORKERS.value
+    rate, idle_rate = _pool_rate(size, _FAMILY.value, _LAYOUT.value, _NUM_MODELS.value, workers)
     render, encode = _single_rates(size, _FAMILY.value, _LAYOUT.value)
     target = TARGETS.get(size)
-    verdict = "" if target is None else f" (target {target}: {'met' if rate >= target else 'MISSED'})"
-    print(f"{size:4d} px  {_NUM_WORKERS.value} workers, written to disk: {rate:7.0f} images/s"
-          f"{verdict}\n         CPU time of the workers allows {idle_rate:7.0f} images/s on "
-          f"{_NUM_WORKERS.value} idle cores\n         1 process: render {render:6.0f} images/s, render + PNG encode "
+    verdict = "" if target is None else (
+        f" (target {target}: {'met' if rate >= target else 'MISSED'})")
+    print(f"{size:4d} px  {workers} workers, written to disk: {rate:7.0f} images/s{verdict}")
+    print(f"         CPU time of the workers allows {idle_rate:7.0f} images/s on {workers} "
+          "idle cores")
+    print(f"         1 process: render {render:6.0f} images/s, render + PNG encode "
           f"{encode:6.0f} images/s   [load {_load()}]")
-
 
 if __name__ == "__main__":
   app.run(main)

@@ -57,7 +57,8 @@ def _lower_body(f: dict, z_front: float, z_back: float) -> geometry.Mesh:
       (z_front - 0.02, y0), (z_front, y0 + 0.45 * h), (z_front - nose, y0 + h),
       (z_back + 0.3 * nose, y0 + h), (z_back, y0 + 0.55 * h), (z_back + 0.02, y0),
   ]
-  return geometry.extrude_x(np.array(profile), f["width"] / 2, 0.97 * f["width"] / 2, f["body_color"])
+  half_w = f["width"] / 2
+  return geometry.extrude_x(np.array(profile), half_w, 0.97 * half_w, f["body_color"])
 
 
 def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
@@ -72,12 +73,14 @@ def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.n
     bed_front = -0.13 * f["length"]
     parts.append(_lower_body(f, half_l, bed_front - 0.01))
     wall, bed_floor = 0.06, f["clearance"] + 0.35 * f["body_height"]
-    parts.append(geometry.box((-half_w, f["clearance"], -half_l), (half_w, bed_floor, bed_front), body))
+    parts.append(
+        geometry.box((-half_w, f["clearance"], -half_l), (half_w, bed_floor, bed_front), body))
     for sx in (-1, 1):
       x0 = sx * half_w
       parts.append(geometry.box((min(x0, x0 - sx * wall), bed_floor, -half_l),
                                 (max(x0, x0 - sx * wall), y_belt, bed_front), body))
-    parts.append(geometry.box((-half_w, bed_floor, -half_l), (half_w, y_belt, -half_l + wall), body))
+    parts.append(  # Tailgate.
+        geometry.box((-half_w, bed_floor, -half_l), (half_w, y_belt, -half_l + wall), body))
   else:
     parts.append(_lower_body(f, half_l, -half_l))
 
@@ -100,7 +103,8 @@ def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.n
                               (x + 0.16, y_light + 0.05, half_l - 0.015 + 0.02), LIGHT))
     parts.append(geometry.box((x - 0.14, y_light - 0.05, -half_l - 0.01),
                               (x + 0.14, y_light + 0.06, -half_l + 0.1), TAIL_LIGHT))
-  parts.append(geometry.box((-0.35 * half_w, f["clearance"] + 0.2 * f["body_height"], half_l - 0.06),
+  grille_bottom = f["clearance"] + 0.2 * f["body_height"]
+  parts.append(geometry.box((-0.35 * half_w, grille_bottom, half_l - 0.06),
                             (0.35 * half_w, y_light - 0.06, half_l + 0.01), GLASS))
 
   keypoints = {}
@@ -112,7 +116,8 @@ def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.n
       inner = outer - sx * w
       parts.append(geometry.beam((inner, r, z), (outer, r, z), r, TYRE, 20))
       cap = outer + sx * 0.01
-      parts.append(geometry.beam((outer - sx * 0.01, r, z), (cap, r, z), 0.6 * r, f["hubcap_color"], 20))
+      parts.append(
+          geometry.beam((outer - sx * 0.01, r, z), (cap, r, z), 0.6 * r, f["hubcap_color"], 20))
       keypoints[f"wheel_{front}_{side}"] = np.array([cap, r, z])
   for front, z in (("front", roof_front), ("back", roof_back)):
     for side, sx in (("left", -1), ("right", 1)):

@@ -112,7 +112,8 @@ def _legs(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
         parts.append(geometry.beam((pa[0], h, pa[1]), (pb[0], h, pb[1]), 0.6 * r, col, sides))
       left = (mid["leg_front_left"] + mid["leg_back_left"]) / 2
       right = (mid["leg_front_right"] + mid["leg_back_right"]) / 2
-      parts.append(geometry.beam((left[0], h, left[1]), (right[0], h, right[1]), 0.6 * r, col, sides))
+      parts.append(
+          geometry.beam((left[0], h, left[1]), (right[0], h, right[1]), 0.6 * r, col, sides))
   elif style == "three_legs":
     front_l, front_r = tops["front_left"], tops["front_right"]
     back = np.array([0.0, (tops["back_left"][1] + tops["back_right"][1]) / 2])
@@ -172,7 +173,8 @@ def _back(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
       # Rectangle whose top is a half superellipse rising by 15% of the width.
       a = np.linspace(0, np.pi, 13)
       rise = 0.15 * (x1 - x0)
-      top = np.stack([(x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(a), y1 - rise + rise * np.sin(a) ** 0.5], 1)
+      top = np.stack([(x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(a),
+                      y1 - rise + rise * np.sin(a) ** 0.5], 1)
       outline = np.concatenate([[[x1, y0]], top, [[x0, y0]]])
       return geometry.extrude_z(outline, z0, z1, color)
     return geometry.box((x0, y0, z0), (x1, y1, z1), color)
@@ -197,7 +199,8 @@ def _back(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
     else:  # spindle
       for k in range(n + 1):
         x = -half_w + post + (k + 1) * (2 * (half_w - post)) / (n + 2)
-        parts.append(geometry.beam((x, seat_top, zc), (x, y_hi - rail_h, zc), 0.35 * post + 0.004, col, 8))
+        parts.append(geometry.beam((x, seat_top, zc), (x, y_hi - rail_h, zc),
+                                   0.35 * post + 0.004, col, 8))
   pivot = (0.0, seat_top, z_back)
   tilt = np.deg2rad(f["back_tilt_deg"])
   parts = [geometry.rotate_x(p, tilt, pivot) for p in parts]

@@ -101,8 +101,9 @@ def _trestle(f: dict, y_under: float):
   parts, feet = [], {}
   for side, sx in (("left", -1), ("right", 1)):
     x = sx * x_end
-    parts.append(geometry.box((x - post_w / 2, 0.05, -post_w), (x + post_w / 2, y_under, post_w), col))
-    parts.append(geometry.box((x - post_w / 2, 0.0, -foot_half), (x + post_w / 2, 0.05, foot_half), col))
+    x0, x1 = x - post_w / 2, x + post_w / 2
+    parts.append(geometry.box((x0, 0.05, -post_w), (x1, y_under, post_w), col))
+    parts.append(geometry.box((x0, 0.0, -foot_half), (x1, 0.05, foot_half), col))
     parts.append(geometry.box((x - post_w / 2, y_under - 0.04, -0.8 * foot_half),
                               (x + post_w / 2, y_under, 0.8 * foot_half), col))
     feet[f"foot_front_{side}"] = np.array([x, 0.05, foot_half])
