@@ -1,6 +1,9 @@
 """Tests of chairgen.augment: each transform of T_θ does what it says, on known images."""
 
 import math
+import os
+import subprocess
+import sys
 
 import dm_pix
 import jax
@@ -390,9 +393,6 @@ print("ok")
 
 @pytest.mark.slow
 def test_apply_sharded_over_two_devices_matches_one_device_without_collectives():
-    import os
-    import subprocess
-    import sys
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
     result = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT], env=env,
