@@ -388,6 +388,21 @@ def _adjust_colour(rgb_BxHxWx3: jax.Array, params: TransformParams) -> jax.Array
     return dm_pix.hsv_to_rgb(jnp.stack([hue, saturation, value], axis=-1))
 
 
+def _batch_sharded_like(array: jax.Array, reference: jax.Array) -> jax.Array:
+    """Under explicit mesh axes, gives `array` the batch sharding of `reference`; else a no-op.
+
+    θ typically comes from `sample_theta` (replicated) while the images are sharded over the
+    batch; vmapping over both needs one sharding of the batch dimension.
+    """
+    sharding = jax.typeof(reference).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
+        return array
+    batch_axes = sharding.spec[0] if len(sharding.spec) else None
+    spec = jax.sharding.PartitionSpec(batch_axes, *([None] * (array.ndim - 1)))
+    return jax.sharding.reshard(array, spec)
+
+
 def apply(theta_BxT: jax.Array, image_BxHxWx3: jax.Array, mask_BxHxWx1: jax.Array
           ) -> tuple[jax.Array, jax.Array]:
     """T_θ on a batch: returns (T(x·s) f[B, H, W, 3] in [0, 1], T(s) f[B, H, W, 1] in [0, 1]).
@@ -406,7 +421,8 @@ def apply(theta_BxT: jax.Array, image_BxHxWx3: jax.Array, mask_BxHxWx1: jax.Arra
         raise ValueError(
             f"apply expects theta [B, {THETA_DIM}], image [B, H, W, 3], mask [B, H, W, 1]; got "
             f"{theta_BxT.shape}, {image_BxHxWx3.shape}, {mask_BxHxWx1.shape}.")
-    mask = mask_BxHxWx1.astype(image_BxHxWx3.dtype)
+    theta_BxT = _batch_sharded_like(theta_BxT, image_BxHxWx3)
+    mask = _batch_sharded_like(mask_BxHxWx1.astype(image_BxHxWx3.dtype), image_BxHxWx3)
     # Colour first: it is per pixel, so it commutes with the warp up to interpolation, and
     # warping last keeps XLA:CPU from fusing the gathers into the HSV maths and redoing them
     # for every use of a channel (that order ran several times slower at 128 px).

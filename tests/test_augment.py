@@ -378,14 +378,21 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from chairgen import augment
 mesh = jax.make_mesh((2,), ("data",))            # explicit axes, jax's default
 data = NamedSharding(mesh, P("data"))
-keys = jax.random.split(jax.random.PRNGKey(0), 3)
-args = (augment.sample_theta(keys[0], 8), jax.random.uniform(keys[1], (8, 16, 16, 3)),
-        (jax.random.uniform(keys[2], (8, 16, 16, 1)) > 0.5).astype(jnp.float32))
-sharded = jax.jit(augment.apply, out_shardings=(data, data))
-placed = [jax.device_put(a, data) for a in args]
-for got, want in zip(sharded(*placed), jax.jit(augment.apply)(*args)):
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
-hlo = sharded.lower(*placed).compile().as_text()
+keys = jax.random.split(jax.random.PRNGKey(0), 2)
+image = jax.random.uniform(keys[0], (8, 16, 16, 3))
+mask = (jax.random.uniform(keys[1], (8, 16, 16, 1)) > 0.5).astype(jnp.float32)
+
+def step(key, image, mask, step):   # as in a train step: θ replicated, images sharded
+    return augment.apply(augment.sample_theta(key, 8, None, step), image, mask)
+
+want = jax.jit(step)(jax.random.PRNGKey(1), image, mask, 3)
+with jax.set_mesh(mesh):
+    args = (jax.random.PRNGKey(1), jax.device_put(image, data), jax.device_put(mask, data), 3)
+    got = jax.jit(step)(*args)
+    hlo = jax.jit(step).lower(*args).compile().as_text()
+for g, w in zip(got, want):
+    assert g.sharding.spec[0] == "data", g.sharding
+    np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=1e-5)
 assert not re.search("all-gather|all-reduce|all-to-all|collective-permute", hlo), "collective"
 print("ok")
 """
