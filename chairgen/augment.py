@@ -23,11 +23,11 @@ index  field                meaning (physical value = field × unit)
 9      ``brightness``       ln(brightness factor) / ln(3)
 =====  ===================  ===========================================================
 
-`apply` warps image and mask with one affine map per example (stretch, zoom, rotation about
-the image centre, then translation; bilinear, zeros outside the source), multiplies the
-image by the mask first so the result is T(x·s) on black, as in equation (1), then shifts
-hue, scales HSV saturation and scales brightness (all three in one HSV round trip) and clips
-to [0, 1]. See docs/augmentation.md for the sampling rules and pictures.
+`apply` multiplies the image by the mask, so that the result is T(x·s) on black as in
+equation (1); shifts the hue, scales HSV saturation and scales brightness (one HSV round
+trip, clipped to [0, 1]); and warps image and mask alike with one affine map per example
+(stretch, zoom, rotation about the image centre, then translation; bilinear, zeros outside
+the source). See docs/augmentation.md for the sampling rules, pictures and timings.
 """
 
 from __future__ import annotations
@@ -416,11 +416,13 @@ def apply(theta_BxT: jax.Array, image_BxHxWx3: jax.Array, mask_BxHxWx1: jax.Arra
     if not jnp.issubdtype(image_BxHxWx3.dtype, jnp.floating):
         raise TypeError(f"apply expects float images in [0, 1], got {image_BxHxWx3.dtype}; "
                         "convert uint8 with image / 255.")
-    b, h, w, c = image_BxHxWx3.shape
-    if c != 3 or mask_BxHxWx1.shape != (b, h, w, 1) or theta_BxT.shape[0] != b:
+    if (image_BxHxWx3.ndim != 4 or image_BxHxWx3.shape[-1] != 3
+            or mask_BxHxWx1.shape != image_BxHxWx3.shape[:3] + (1,)
+            or theta_BxT.shape[0] != image_BxHxWx3.shape[0]):
         raise ValueError(
             f"apply expects theta [B, {THETA_DIM}], image [B, H, W, 3], mask [B, H, W, 1]; got "
             f"{theta_BxT.shape}, {image_BxHxWx3.shape}, {mask_BxHxWx1.shape}.")
+    h, w = image_BxHxWx3.shape[1:3]
     theta_BxT = _batch_sharded_like(theta_BxT, image_BxHxWx3)
     mask = _batch_sharded_like(mask_BxHxWx1.astype(image_BxHxWx3.dtype), image_BxHxWx3)
     # Colour first: it is per pixel, so it commutes with the warp up to interpolation, and

@@ -98,12 +98,13 @@ def test_encode_decode_round_trip():
 
 @pytest.mark.parametrize("kind,amount,shift", [
     ("translation_x", 0.1, (4, 0)), ("translation_x", -0.2, (-8, 0)),
-    ("translation_y", 0.1, (0, 4)), ("translation_y", -0.1, (0, -4)),
+    ("translation_y", 0.1, (0, 3)), ("translation_y", -0.2, (0, -6)),
 ])
 def test_translation_moves_a_pixel_by_a_fraction_of_the_image(kind, amount, shift):
-    # 40 px wide: 10 % is exactly 4 px, so a single bright pixel moves without blur.
-    image = jnp.zeros((1, 40, 40, 3)).at[0, 12, 15].set(1.0)
-    mask = jnp.zeros((1, 40, 40, 1)).at[0, 12, 15].set(1.0)
+    # 40 px wide, 30 px high: 10 % is exactly 4 px across and 3 px down, so a single bright
+    # pixel moves without blur.
+    image = jnp.zeros((1, 30, 40, 3)).at[0, 12, 15].set(1.0)
+    mask = jnp.zeros((1, 30, 40, 1)).at[0, 12, 15].set(1.0)
     image_out, mask_out = _apply(
         augment.single_transform_theta(kind, amount, 1), image, mask)
     row, col = 12 + shift[1], 15 + shift[0]
@@ -158,9 +159,9 @@ def test_image_and_mask_get_the_same_warp():
     config = augment.default_config()
     config.probabilities.update(dict(translation=1.0, rotation=1.0, zoom=1.0, stretch=1.0,
                                      hue=0.0, saturation=0.0, brightness=0.0))
-    mask = jnp.zeros((8, 32, 32, 1)).at[:, 6:20, 10:27].set(1.0).at[:, 20:28, 12:15].set(1.0)
+    mask = jnp.zeros((8, 32, 44, 1)).at[:, 6:20, 10:27].set(1.0).at[:, 20:28, 12:15].set(1.0)
     theta = augment.sample_theta(jax.random.PRNGKey(3), 8, config)
-    image_out, mask_out = _apply(theta, jnp.ones((8, 32, 32, 3)), mask)
+    image_out, mask_out = _apply(theta, jnp.ones((8, 32, 44, 3)), mask)   # not square
     assert not np.allclose(mask_out, mask)                               # it did warp
     np.testing.assert_allclose(image_out, jnp.broadcast_to(mask_out, image_out.shape),
                                atol=1e-5)
@@ -368,6 +369,8 @@ def test_apply_rejects_bad_inputs():
         augment.apply(theta, jnp.zeros((2, 8, 8, 3), jnp.uint8), jnp.zeros((2, 8, 8, 1)))
     with pytest.raises(ValueError, match="mask"):
         augment.apply(theta, jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="image"):
+        augment.apply(theta, jnp.zeros((2, 8, 8)), jnp.zeros((2, 8, 8, 1)))
     with pytest.raises(ValueError, match="THETA_DIM"):
         augment.apply(jnp.zeros((2, 3)), jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 8, 8, 1)))
 
