@@ -15,13 +15,18 @@ THETA_DIM = 8
 key = functools.partial(jax.random.key, impl="rbg")   # fast to compile on the CPU
 
 
-@functools.lru_cache(maxsize=None)
-def setup(name="1s-S-deep", vae=False):
+def make(name="1s-S-deep", vae=False):
   config = models.default_config()
   config.name = name
   config.vae = vae
   config.width_multiplier = 0.125
-  model = models.create_model(config, NUM_STYLES, 32, THETA_DIM)
+  return models.create_model(config, NUM_STYLES, 32, THETA_DIM)
+
+
+@functools.lru_cache(maxsize=None)
+def setup(name="1s-S-deep", vae=False):
+  """(model, variables), initialised once per module."""
+  model = make(name, vae)
   variables = jax.jit(model.init)({"params": key(0), "sample": key(1)}, *inputs())
   return model, variables
 
@@ -38,14 +43,14 @@ def run(model, variables, **kwargs):
 
 
 def test_layer_names():
-  model, _ = setup()
+  model = make()
   assert activations.layer_names(model) == (
       "style_fc1", "style_fc2", "view_fc1", "view_fc2", "theta_fc1", "theta_fc2", "fc3", "fc4",
       "fc5", "upconv1", "conv1", "upconv2")
-  two_stream, _ = setup("2s-E")
+  two_stream = make("2s-E")
   assert activations.layer_names(two_stream)[8:] == (
       "rgb_fc5", "rgb_upconv1", "rgb_upconv2", "mask_fc5", "mask_upconv1", "mask_upconv2")
-  vae, _ = setup(vae=True)
+  vae = make(vae=True)
   assert activations.layer_names(vae)[:4] == ("style_fc1", "z_mean", "z_logvar", "style_fc2")
 
 
