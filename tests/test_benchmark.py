@@ -1,0 +1,85 @@
+"""tools/benchmark.py writes a complete JSON record; the torch reference is the same network."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.mark.slow
+def test_benchmark_writes_json(tmp_path):
+  out = tmp_path / "bench.json"
+  torch_flags = ["--torch_modes=eager"] if HAVE_TORCH else ["--skip_torch"]
+  cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--sizes=32x4",
+         "--steps=2", "--rounds=2", "--warmup=0", "--dtypes=float32", "--nowith_augment",
+         "--num_styles=7", f"--json={out}"] + torch_flags
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "images/s" in proc.stdout
+  results = json.loads(out.read_text())
+
+  assert results["machine"]["cpu_count"] == os.cpu_count()
+  (record,) = results["sizes"]
+  assert (record["image_size"], record["batch_size"]) == (32, 4)
+  expected = {"jax-float32"} | ({"torch-eager"} if HAVE_TORCH else set())
+  assert set(record["contenders"]) == expected
+  for name, r in record["contenders"].items():
+    assert r["steps_timed"] == 2, name
+    assert r["images_per_s"] == pytest.approx(4 / r["median_step_s"])
+    assert r["images_per_s"] > 0 and r["compile_s"] >= 0
+    assert r["memory"]["process_peak_rss_bytes"] > 2**20
+  assert record["contenders"]["jax-float32"]["memory"]["xla_buffers_bytes"] > 4 * 22_000_000
+  if HAVE_TORCH:
+    assert record["contenders"]["torch-eager"]["memory"]["parameters"] == record["jax_parameters"]
+    assert set(record["ratios"]) == {"jax-float32 / torch-eager"}
+  for key in ("pipeline", "augment"):
+    assert results[key]["32"]["images_per_s"] > 0
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch (optional benchmark extra) not installed")
+@pytest.mark.parametrize("image_size", [32, 64])
+def test_torch_reference_matches_jax_model(image_size):
+  import torch  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.join(ROOT, "tools"))
+  import torch_reference  # pylint: disable=g-import-not-at-top
+  from chairgen import augment, models  # pylint: disable=g-import-not-at-top
+
+  num_styles, batch = 5, 3
+  model = models.create_model(models.default_config(), num_styles=num_styles,
+                              image_size=image_size)
+  keys = jax.random.split(jax.random.key(0), 4)
+  style = jax.nn.one_hot(jax.numpy.arange(batch) % num_styles, num_styles)
+  view = jax.random.normal(keys[0], (batch, 4))
+  theta = 0.3 * jax.random.normal(keys[1], (batch, augment.THETA_DIM))
+  variables = model.init({"params": keys[2], "sample": keys[3]}, style, view, theta)
+  expected = model.apply(variables, style, view, theta)
+
+  net, _ = torch_reference.create(torch_reference.Spec(num_styles, augment.THETA_DIM,
+                                                       image_size))
+  n_jax = sum(x.size for x in jax.tree.leaves(variables["params"]))
+  assert torch_reference.num_parameters(net) == n_jax
+  torch_reference.load_jax_params(net, variables["params"])
+  as_torch = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
+  with torch.no_grad():
+    rgb, logits = net(as_torch(style), as_torch(view), as_torch(theta))
+  np.testing.assert_allclose(rgb.permute(0, 2, 3, 1).numpy(), expected["rgb"], atol=2e-4)
+  np.testing.assert_allclose(logits.permute(0, 2, 3, 1).numpy(), expected["mask_logits"],
+                             atol=2e-4)
+
+  # The same loss (eq. 1, NLL mask, λ = 100) as chairgen.losses on the same targets.
+  from chairgen import losses, train  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (batch, image_size, image_size, 3), dtype=np.uint8)
+  mask = rng.integers(0, 2, (batch, image_size, image_size, 1), dtype=np.uint8)
+  target_image, target_mask = train.prepare_targets({"image": image, "mask": mask})
+  want, _ = losses.compute(expected, target_image, target_mask, losses.default_config())
+  got = torch_reference.loss_fn(rgb, logits, torch.from_numpy(image), torch.from_numpy(mask))
+  assert float(got) == pytest.approx(float(want), rel=1e-5)

@@ -1,0 +1,469 @@
+r"""Train-step speed: chairgen's JAX step against the same network in PyTorch, in one run.
+
+For each `--sizes` entry (SIZExBATCH) it times, interleaved round by round so that machine
+load hits every contender alike:
+  jax-float32      `chairgen.train.make_train_step`, 1s-S-deep, T_θ off (identity θ)
+  jax-bfloat16     the same with config.model.dtype='bfloat16' (f32 params, Adam and loss)
+  jax-float32+T    the real training step: T_θ sampled and applied on device
+  torch-eager      tools/torch_reference.py: same network, loss and Adam, channels_last
+  torch-compile    the same, forward + loss under torch.compile (backward via AOTAutograd)
+Reported per contender: images/s from the median step time over `--steps` timed steps
+(after compilation and `--warmup` steps, each step blocked until its outputs are ready),
+compile time, and memory: for JAX the XLA buffer assignment of the compiled step (arguments +
+outputs + temporaries - donated aliases, `compiled.memory_analysis()`) and, on accelerators,
+`memory_stats()['peak_bytes_in_use']`; for every contender the peak resident set size of
+this process sampled while it ran (process-wide, so it includes the other framework's
+buffers). The torch-eager/-compile and T_θ-off JAX rows do the same work; ratios are
+JAX / torch-compile. Also: the input pipeline's images/s (in-memory synthetic turntable,
+grain batching, cached decode: the path training takes when the data fits in memory; see
+tools/benchmark_pipeline.py for PNG decoding from TFDS) and T_θ's images/s.
+
+  python tools/benchmark.py                          # 64x64 and 128x32, prints a table
+  python tools/benchmark.py --sizes=32x8 --steps=4 --skip_torch --json=/tmp/b.json
+  python tools/benchmark.py --dtypes=float32 --torch_modes=compile --steps=40
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from typing import Callable
+
+from absl import app
+from absl import flags
+import numpy as np
+
+_TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(_TOOLS))   # the repository root: chairgen, experiments
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from chairgen import augment  # pylint: disable=wrong-import-position
+from chairgen import input_pipeline  # pylint: disable=wrong-import-position
+from chairgen import models  # pylint: disable=wrong-import-position
+from chairgen import train  # pylint: disable=wrong-import-position
+from experiments.configs import default as default_configs  # pylint: disable=wrong-import-position
+
+_SIZES = flags.DEFINE_list(
+    "sizes", None, "SIZExBATCH entries; default 64x64,128x32 (plus 128x128,256x32 on a GPU).")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per contender and size (median).")
+_ROUNDS = flags.DEFINE_integer("rounds", 4, "Interleaving rounds the timed steps are split in.")
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+_DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "JAX config.model.dtype values.")
+_WITH_AUGMENT = flags.DEFINE_bool("with_augment", True,
+                                  "Also time the JAX float32 step with T_θ on (jax-float32+T).")
+_TORCH_MODES = flags.DEFINE_list("torch_modes", ["eager", "compile"], "PyTorch contenders.")
+_SKIP_TORCH = flags.DEFINE_bool("skip_torch", False, "Time JAX only.")
+_NUM_STYLES = flags.DEFINE_integer("num_styles", 809, "One-hot style size (paper's chairs).")
+_UPCONV_IMPL = flags.DEFINE_string("upconv_impl", None,
+                                   "config.model.upconv_impl (default: the config's).")
+_PIPELINE = flags.DEFINE_bool("pipeline", True, "Time the input pipeline.")
+_AUGMENT = flags.DEFINE_bool("augment", True, "Time T_θ (augment.sample_theta + apply) alone.")
+_JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch and initialisation.")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def machine_info() -> dict:
+  """CPU model, core count, load and library versions, for the record."""
+  model = platform.processor() or "unknown"
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name"):
+          model = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  info = {"cpu": model, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+          "jax": jax.__version__, "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()],
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+    info["torch"] = torch.__version__
+    info["torch_threads"] = torch.get_num_threads()
+  except ImportError:
+    info["torch"] = None
+  return info
+
+
+def load_average() -> float:
+  """1-minute load average (what to check before trusting a figure on a shared machine)."""
+  return os.getloadavg()[0]
+
+
+class PeakRss:
+  """Samples this process's resident set size every `interval` s while active; keeps the max."""
+
+  def __init__(self, interval: float = 0.01):
+    import psutil  # pylint: disable=g-import-not-at-top
+    self._process = psutil.Process()
+    self._interval = interval
+    self.peak = 0
+    self._active = threading.Event()
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._run, daemon=True)
+    self._thread.start()
+
+  def _run(self):
+    while not self._stop.is_set():
+      if self._active.wait(0.05):
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        time.sleep(self._interval)
+
+  @contextlib.contextmanager
+  def sampling(self):
+    self._active.set()
+    try:
+      yield
+    finally:
+      self._active.clear()
+      self.peak = max(self.peak, self._process.memory_info().rss)
+
+  def close(self):
+    self._stop.set()
+    self._thread.join()
+
+
+def synthetic_batch(size: int, batch: int, num_styles: int, seed: int) -> dict[str, np.ndarray]:
+  """A batch in the pipeline's format: an ellipse of random colour on white, random views."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[:size, :size] / size - 0.5
+  radii = rng.uniform(0.2, 0.45, (batch, 2))
+  mask = ((xx / radii[:, :1, None]) ** 2 + (yy / radii[:, 1:, None]) ** 2 <= 1.0)[..., None]
+  colour = rng.integers(0, 256, (batch, 1, 1, 3))
+  image = np.where(mask, colour, 255).astype(np.uint8)
+  azimuth = rng.uniform(0, 360, batch).astype(np.float32)
+  elevation = rng.choice([20.0, 30.0], batch).astype(np.float32)
+  return {"image": image, "mask": mask.astype(np.uint8),
+          "style": rng.integers(0, num_styles, batch).astype(np.int32),
+          "view": input_pipeline.view_encoding(azimuth, elevation)}
+
+
+@dataclasses.dataclass
+class Contender:
+  """One thing to time: `step()` runs one blocked train step."""
+  name: str
+  step: Callable[[], None]
+  compile_s: float
+  memory: dict
+  times: list = dataclasses.field(default_factory=list)
+
+  def summary(self, batch: int) -> dict:
+    median = statistics.median(self.times)
+    return {"images_per_s": batch / median, "median_step_s": median,
+            "min_step_s": min(self.times), "steps_timed": len(self.times),
+            "compile_s": self.compile_s, "memory": self.memory}
+
+
+# ----------------------------------------------------------------------------- JAX
+
+def jax_config(dtype: str, with_augment: bool, upconv_impl: str | None):
+  config = default_configs.get_config("paper")
+  config.model.dtype = dtype
+  config.augment.enabled = with_augment
+  if upconv_impl:
+    config.model.upconv_impl = upconv_impl
+  return config
+
+
+def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles: int,
+                       batch: dict[str, np.ndarray], rss: PeakRss) -> Contender:
+  """Compiles chairgen's train step for `config` and returns a contender stepping it."""
+  mesh = train.create_mesh()
+  model = models.create_model(config.model, num_styles=num_styles, image_size=size)
+  state = train.create_train_state(config, model, mesh, num_styles, size)
+  step_fn = train.make_train_step(config, model, mesh, num_styles)
+  # Plain device_put: jit's in_shardings place it; (shard_batch's explicit-axis arrays meet
+  # an unsharded identity θ when T_θ is off, which the step does not reshard yet).
+  device_batch = jax.device_put(batch)
+  start = time.perf_counter()
+  compiled = step_fn.lower(state, device_batch).compile()
+  compile_s = time.perf_counter() - start
+  memory = {}
+  analysis = compiled.memory_analysis()
+  if analysis is not None:
+    memory["xla_buffers_bytes"] = int(
+        analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+        + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+    memory["xla_temp_bytes"] = int(analysis.temp_size_in_bytes)
+  holder = {"state": state}
+
+  def step():
+    holder["state"], metrics = compiled(holder["state"], device_batch)
+    jax.block_until_ready((holder["state"], metrics))
+
+  contender = Contender(name, step, compile_s, memory)
+  contender.finish = lambda: _device_peak(contender)  # type: ignore[attr-defined]
+  del rss, batch_size
+  return contender
+
+
+def _device_peak(contender: Contender) -> None:
+  stats = jax.devices()[0].memory_stats()
+  if stats and "peak_bytes_in_use" in stats:
+    contender.memory["device_peak_bytes_in_use"] = int(stats["peak_bytes_in_use"])
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+def make_torch_contender(mode: str, size: int, num_styles: int, batch: dict[str, np.ndarray],
+                         seed: int) -> Contender:
+  import torch  # pylint: disable=g-import-not-at-top
+  if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+  import torch_reference  # pylint: disable=g-import-not-at-top
+
+  spec = torch_reference.Spec(num_styles=num_styles, theta_dim=augment.THETA_DIM,
+                              image_size=size)
+  model, optimizer = torch_reference.create(spec, channels_last=True, seed=seed)
+  step_fn = torch_reference.make_train_step(model, optimizer, num_styles,
+                                            compile_model=(mode == "compile"))
+  theta = np.zeros((len(batch["style"]), augment.THETA_DIM), np.float32)
+  torch_batch = torch_reference.to_torch_batch(batch, theta)
+
+  def step():
+    loss = step_fn(torch_batch)
+    if not torch.isfinite(loss):
+      raise FloatingPointError(f"torch-{mode}: non-finite loss {float(loss)}")
+
+  start = time.perf_counter()
+  step()                                   # compiles under torch.compile
+  first = time.perf_counter() - start
+  start = time.perf_counter()
+  step()
+  second = time.perf_counter() - start
+  return Contender(f"torch-{mode}", step, max(0.0, first - second),
+                   {"parameters": torch_reference.num_parameters(model)})
+
+
+# ----------------------------------------------------------------------------- runs
+
+def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmup: int,
+                     rss: PeakRss) -> None:
+  """Warm-up, then `rounds` rounds; in each every contender runs its share of timed steps.
+
+  The order rotates every round, so no contender always follows the same one.
+  """
+  for c in contenders:
+    for _ in range(warmup):
+      c.step()
+  per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
+  peaks = {c.name: 0 for c in contenders}
+  for r, count in enumerate(per_round):
+    order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+    for c in order:
+      rss.peak = 0
+      with rss.sampling():
+        for _ in range(count):
+          start = time.perf_counter()
+          c.step()
+          c.times.append(time.perf_counter() - start)
+      peaks[c.name] = max(peaks[c.name], rss.peak)
+  for c in contenders:
+    c.memory["process_peak_rss_bytes"] = int(peaks[c.name])
+    if hasattr(c, "finish"):
+      c.finish()
+
+
+def jax_parameter_count(size: int, num_styles: int) -> int:
+  model = models.create_model(models.default_config(), num_styles=num_styles, image_size=size)
+  shapes = jax.eval_shape(
+      lambda: model.init({"params": jax.random.key(0), "sample": jax.random.key(1)},
+                         np.zeros((1, num_styles), np.float32), np.zeros((1, 4), np.float32),
+                         np.zeros((1, augment.THETA_DIM), np.float32)))
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes["params"])))
+
+
+def benchmark_size(size: int, batch_size: int, torch_available: bool, rss: PeakRss) -> dict:
+  """All contenders at one size; returns the JSON record of that size."""
+  num_styles = _NUM_STYLES.value
+  batch = synthetic_batch(size, batch_size, num_styles, _SEED.value)
+  record = {"image_size": size, "batch_size": batch_size,
+            "jax_parameters": jax_parameter_count(size, num_styles),
+            "load_before": load_average(), "contenders": {}}
+  print(f"\n== {size} px, batch {batch_size}: 1s-S-deep, {record['jax_parameters']:,} JAX "
+        f"parameters, {num_styles} styles (load {record['load_before']:.2f})", flush=True)
+  contenders = []
+  for dtype in _DTYPES.value:
+    config = jax_config(dtype, False, _UPCONV_IMPL.value)
+    contenders.append(make_jax_contender(f"jax-{dtype}", config, size, batch_size, num_styles,
+                                         batch, rss))
+    print(f"  compiled jax-{dtype} in {contenders[-1].compile_s:.1f} s", flush=True)
+  if _WITH_AUGMENT.value:
+    config = jax_config("float32", True, _UPCONV_IMPL.value)
+    contenders.append(make_jax_contender("jax-float32+T", config, size, batch_size, num_styles,
+                                         batch, rss))
+    print(f"  compiled jax-float32+T in {contenders[-1].compile_s:.1f} s", flush=True)
+  if torch_available:
+    for mode in _TORCH_MODES.value:
+      contenders.append(make_torch_contender(mode, size, num_styles, batch, _SEED.value))
+      params = contenders[-1].memory["parameters"]
+      print(f"  built torch-{mode} ({params:,} parameters) in "
+            f"{contenders[-1].compile_s:.1f} s", flush=True)
+      if params != record["jax_parameters"]:
+        raise AssertionError(f"torch reference has {params} parameters, the JAX model "
+                             f"{record['jax_parameters']}: the networks differ")
+  time_interleaved(contenders, _STEPS.value, _ROUNDS.value, _WARMUP.value, rss)
+  for c in contenders:
+    record["contenders"][c.name] = c.summary(batch_size)
+  record["load_after"] = load_average()
+  record["ratios"] = ratios(record["contenders"])
+  return record
+
+
+def ratios(results: dict) -> dict:
+  """images/s of each JAX contender over each torch contender's (the same work for T_θ off)."""
+  out = {}
+  for j, jr in results.items():
+    for t, tr in results.items():
+      if j.startswith("jax-") and t.startswith("torch-"):
+        out[f"{j} / {t}"] = jr["images_per_s"] / tr["images_per_s"]
+  return out
+
+
+def benchmark_augment(size: int, batch_size: int) -> dict:
+  """images/s of T_θ alone: jitted sample_theta + apply on a batch of floats."""
+  config = augment.default_config()
+
+  @jax.jit
+  def run(key, image, mask):
+    theta = augment.sample_theta(key, image.shape[0], config)
+    return augment.apply(theta, image, mask)
+
+  batch = synthetic_batch(size, batch_size, 1, 0)
+  image = jax.device_put(batch["image"].astype(np.float32) / 255.0)
+  mask = jax.device_put(batch["mask"].astype(np.float32))
+  key = jax.random.key(0)
+  jax.block_until_ready(run(key, image, mask))
+  times = []
+  for i in range(20):
+    start = time.perf_counter()
+    jax.block_until_ready(run(jax.random.fold_in(key, i), image, mask))
+    times.append(time.perf_counter() - start)
+  median = statistics.median(times)
+  return {"images_per_s": batch_size / median, "median_batch_s": median}
+
+
+def benchmark_pipeline(size: int, batch_size: int, batches: int = 30) -> dict:
+  """images/s of `input_pipeline.Pipeline` over an in-memory turntable (decode cached)."""
+  num_models, azimuths = 24, [int(i * 360 / 31) for i in range(31)]
+  records = []
+  rng = np.random.default_rng(0)
+  for m in range(num_models):
+    item = synthetic_batch(size, 1, 1, m)
+    for e in (20.0, 30.0):
+      for a in azimuths:
+        records.append({"image": item["image"][0], "mask": item["mask"][0], "model_index": m,
+                        "azimuth": float(a), "elevation": e, "class": 0,
+                        "model_name": f"synthetic{m:03d}".encode()})
+  rng.shuffle(records)
+  config = input_pipeline.default_config()
+  config.cache = "yes"
+  pipeline = input_pipeline.Pipeline([records], config, seed=0)
+  iterator = pipeline.train_iterator(batch_size)
+  for _ in range(3):
+    next(iterator)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  seconds = time.perf_counter() - start
+  return {"images_per_s": batches * batch_size / seconds, "batches": batches,
+          "source": "in-memory synthetic turntable, config.cache='yes', grain threads "
+                    f"{config.num_threads}"}
+
+
+def print_table(results: dict) -> None:
+  print("\n" + "=" * 96)
+  info = results["machine"]
+  print(f"{info['cpu']}, {info['cpu_count']} cores, jax {info['jax']} ({info['backend']}), "
+        f"torch {info.get('torch')}")
+  header = (f"{'size':>5} {'batch':>5}  {'contender':<15} {'images/s':>9} {'step ms':>8} "
+            f"{'compile s':>9} {'XLA MiB':>8} {'RSS MiB':>8}  {'vs torch-compile':>16}")
+  print(header)
+  print("-" * len(header))
+  for record in results["sizes"]:
+    base = record["contenders"].get("torch-compile")
+    for name, r in record["contenders"].items():
+      mem = r["memory"]
+      xla = f"{mem['xla_buffers_bytes'] / 2**20:8.0f}" if "xla_buffers_bytes" in mem else " " * 8
+      ratio = (f"{r['images_per_s'] / base['images_per_s']:16.2f}" if base else "")
+      print(f"{record['image_size']:>5} {record['batch_size']:>5}  {name:<15} "
+            f"{r['images_per_s']:9.1f} {r['median_step_s'] * 1e3:8.1f} {r['compile_s']:9.1f} "
+            f"{xla} {mem['process_peak_rss_bytes'] / 2**20:8.0f}  {ratio}")
+    print(f"{'':>12} load average {record['load_before']:.2f} before, "
+          f"{record['load_after']:.2f} after")
+  for key in ("pipeline", "augment"):
+    for size, r in results.get(key, {}).items():
+      print(f"{key:>8} {size:>5} px: {r['images_per_s']:9.1f} images/s")
+  print("=" * 96)
+
+
+def default_sizes() -> list[str]:
+  sizes = ["64x64", "128x32"]
+  if jax.default_backend() in ("gpu", "tpu"):
+    sizes += ["128x128", "256x32"]
+  return sizes
+
+
+def parse_sizes(entries: list[str]) -> list[tuple[int, int]]:
+  parsed = []
+  for entry in entries:
+    try:
+      size, batch = (int(v) for v in entry.lower().split("x"))
+    except ValueError:
+      raise app.UsageError(f"--sizes entry {entry!r} is not SIZExBATCH, e.g. 128x32") from None
+    parsed.append((size, batch))
+  return parsed
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  if _STEPS.value < 1 or _ROUNDS.value < 1:
+    raise app.UsageError("--steps and --rounds must be >= 1")
+  torch_available = not _SKIP_TORCH.value
+  if torch_available:
+    try:
+      import torch  # pylint: disable=g-import-not-at-top,unused-import
+    except ImportError:
+      print("torch is not installed (pip install torch==2.13.0, CPU build); timing JAX only. "
+            "Pass --skip_torch to silence this.", file=sys.stderr)
+      torch_available = False
+  results = {"machine": machine_info(), "flags": {
+      "steps": _STEPS.value, "rounds": _ROUNDS.value, "warmup": _WARMUP.value,
+      "num_styles": _NUM_STYLES.value, "upconv_impl": _UPCONV_IMPL.value,
+      "memory_note": "xla_buffers_bytes: compiled.memory_analysis() of the step; "
+                     "process_peak_rss_bytes: psutil RSS sampled every 10 ms while the "
+                     "contender ran (whole process)."}, "sizes": []}
+  rss = PeakRss()
+  try:
+    for size, batch_size in parse_sizes(_SIZES.value or default_sizes()):
+      results["sizes"].append(benchmark_size(size, batch_size, torch_available, rss))
+      if _AUGMENT.value:
+        results.setdefault("augment", {})[str(size)] = benchmark_augment(size, batch_size)
+      if _PIPELINE.value:
+        results.setdefault("pipeline", {})[str(size)] = benchmark_pipeline(size, batch_size)
+  finally:
+    rss.close()
+  print_table(results)
+  for record in results["sizes"]:
+    for key, value in record["ratios"].items():
+      print(f"{record['image_size']} px x {record['batch_size']}: {key} = {value:.2f}")
+  if _JSON.value:
+    with open(_JSON.value, "w", encoding="utf-8") as f:
+      json.dump(results, f, indent=2)
+    print(f"wrote {_JSON.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)
