@@ -5,6 +5,9 @@ load hits every contender alike:
   jax-float32      `chairgen.train.make_train_step`, 1s-S-deep, T_θ off (identity θ)
   jax-bfloat16     the same with config.model.dtype='bfloat16' (f32 params, Adam and loss)
   jax-float32+T    the real training step: T_θ sampled and applied on device
+  jax-float32[I]   T_θ off with config.model.upconv_impl=I, for each I in --extra_upconv_impls
+  jax-float32[before]  --with_before: XLA's own convolution gradients (the step before the
+                   GEMM weight gradients of docs/performance.md)
   torch-eager      tools/torch_reference.py: same network, loss and Adam, channels_last
   torch-compile    the same, forward + loss under torch.compile (backward via AOTAutograd)
 Reported per contender: images/s from the median step time over `--steps` timed steps
@@ -64,6 +67,12 @@ _SKIP_TORCH = flags.DEFINE_bool("skip_torch", False, "Time JAX only.")
 _NUM_STYLES = flags.DEFINE_integer("num_styles", 809, "One-hot style size (paper's chairs).")
 _UPCONV_IMPL = flags.DEFINE_string("upconv_impl", None,
                                    "config.model.upconv_impl (default: the config's).")
+_EXTRA_IMPLS = flags.DEFINE_list(
+    "extra_upconv_impls", [], "More JAX float32 contenders (T_θ off), one per "
+    "config.model.upconv_impl named here, e.g. phase_autodiff: before/after comparisons.")
+_WITH_BEFORE = flags.DEFINE_bool(
+    "with_before", False, "Add jax-float32[before]: the step as it was before the GEMM weight "
+    "gradients (upconv_impl='phase_autodiff', XLA's convolution gradients everywhere).")
 _PIPELINE = flags.DEFINE_bool("pipeline", True, "Time the input pipeline.")
 _AUGMENT = flags.DEFINE_bool("augment", True, "Time T_θ (augment.sample_theta + apply) alone.")
 _JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
@@ -208,6 +217,20 @@ def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles
   return contender
 
 
+def make_before_contender(size: int, batch_size: int, num_styles: int,
+                          batch: dict[str, np.ndarray], rss: PeakRss) -> Contender:
+  """The float32 step with XLA's own convolution gradients (the state before the rewrite)."""
+  from chairgen.models import layers  # pylint: disable=g-import-not-at-top
+  saved = layers.GEMM_WGRAD_MAX_CHANNELS
+  layers.GEMM_WGRAD_MAX_CHANNELS = 0   # read while tracing, i.e. during compilation below
+  try:
+    return make_jax_contender("jax-float32[before]", jax_config("float32", False,
+                                                                "phase_autodiff"),
+                              size, batch_size, num_styles, batch, rss)
+  finally:
+    layers.GEMM_WGRAD_MAX_CHANNELS = saved
+
+
 def _device_peak(contender: Contender) -> None:
   stats = jax.devices()[0].memory_stats()
   if stats and "peak_bytes_in_use" in stats:
@@ -299,6 +322,13 @@ def benchmark_size(size: int, batch_size: int, torch_available: bool, rss: PeakR
     contenders.append(make_jax_contender(f"jax-{dtype}", config, size, batch_size, num_styles,
                                          batch, rss))
     print(f"  compiled jax-{dtype} in {contenders[-1].compile_s:.1f} s", flush=True)
+  for impl in _EXTRA_IMPLS.value:
+    contenders.append(make_jax_contender(f"jax-float32[{impl}]", jax_config("float32", False, impl),
+                                         size, batch_size, num_styles, batch, rss))
+    print(f"  compiled jax-float32[{impl}] in {contenders[-1].compile_s:.1f} s", flush=True)
+  if _WITH_BEFORE.value:
+    contenders.append(make_before_contender(size, batch_size, num_styles, batch, rss))
+    print(f"  compiled jax-float32[before] in {contenders[-1].compile_s:.1f} s", flush=True)
   if _WITH_AUGMENT.value:
     config = jax_config("float32", True, _UPCONV_IMPL.value)
     contenders.append(make_jax_contender("jax-float32+T", config, size, batch_size, num_styles,
@@ -387,7 +417,7 @@ def print_table(results: dict) -> None:
   info = results["machine"]
   print(f"{info['cpu']}, {info['cpu_count']} cores, jax {info['jax']} ({info['backend']}), "
         f"torch {info.get('torch')}")
-  header = (f"{'size':>5} {'batch':>5}  {'contender':<15} {'images/s':>9} {'step ms':>8} "
+  header = (f"{'size':>5} {'batch':>5}  {'contender':<24} {'images/s':>9} {'step ms':>8} "
             f"{'compile s':>9} {'XLA MiB':>8} {'RSS MiB':>8}  {'vs torch-compile':>16}")
   print(header)
   print("-" * len(header))
@@ -397,7 +427,7 @@ def print_table(results: dict) -> None:
       mem = r["memory"]
       xla = f"{mem['xla_buffers_bytes'] / 2**20:8.0f}" if "xla_buffers_bytes" in mem else " " * 8
       ratio = (f"{r['images_per_s'] / base['images_per_s']:16.2f}" if base else "")
-      print(f"{record['image_size']:>5} {record['batch_size']:>5}  {name:<15} "
+      print(f"{record['image_size']:>5} {record['batch_size']:>5}  {name:<24} "
             f"{r['images_per_s']:9.1f} {r['median_step_s'] * 1e3:8.1f} {r['compile_s']:9.1f} "
             f"{xla} {mem['process_peak_rss_bytes'] / 2**20:8.0f}  {ratio}")
     print(f"{'':>12} load average {record['load_before']:.2f} before, "
