@@ -45,7 +45,7 @@ def composite_on_white(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
   mask = np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
   if mask.shape[-1] != 1:
     raise ValueError(f"mask must end in a channel axis of size 1, got shape {mask.shape}")
-  return np.clip(rgb * mask + (1.0 - mask), 0.0, 1.0)
+  return np.clip(rgb + (1.0 - mask), 0.0, 1.0)
 
 
 def image_grid(

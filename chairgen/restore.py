@@ -81,8 +81,11 @@ class Trained:
     model, model_config = self.model, self.config.model
 
     def predict(params, style, view, theta):
+      kwargs = dict(train.eval_kwargs(model_config), **apply_kwargs)
+      if kwargs.get("sample_prior"):
+        kwargs.pop("deterministic", None)
       outputs = model.apply({"params": params}, style, view, theta,
-                            rngs={"sample": jax.random.key(0)}, **apply_kwargs)
+                            rngs={"sample": jax.random.key(0)}, **kwargs)
       return (jnp.clip(outputs["rgb"], 0.0, 1.0),
               models.mask_probability(outputs, model_config))
 

@@ -10,11 +10,12 @@ from chairgen import imaging
 def test_composite_on_white_replaces_black_background_and_blends_edges():
   rgb = np.zeros((2, 2, 3), np.float32)
   rgb[0, 0] = (0.2, 0.4, 0.6)           # object pixel (x·s with s = 1)
-  rgb[0, 1] = (0.1, 0.2, 0.3)           # half-covered edge pixel: x·s with s = 0.5
+  rgb[0, 1] = (0.1, 0.2, 0.3)           # half-covered edge pixel: x·s with x = 2·rgb, s = 0.5
   mask = np.array([[1.0, 0.5], [0.0, 0.0]], np.float32)[..., None]
   out = imaging.composite_on_white(rgb, mask)
   np.testing.assert_allclose(out[0, 0], (0.2, 0.4, 0.6), atol=1e-6)
-  np.testing.assert_allclose(out[0, 1], (0.55, 0.6, 0.65), atol=1e-6)
+  # x·s + (1 - s)·white: the colour x = (0.2, 0.4, 0.6) blended half with white.
+  np.testing.assert_allclose(out[0, 1], (0.6, 0.7, 0.8), atol=1e-6)
   np.testing.assert_allclose(out[1], 1.0)
 
 
