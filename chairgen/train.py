@@ -20,7 +20,6 @@ import signal
 import time
 from typing import Any, Callable, Iterable, Mapping
 
-from absl import logging
 import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
 import jax.numpy as jnp
@@ -317,7 +316,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if manager.latest_step() is not None:
     state, start_step = checkpoints.restore(manager, checkpoints.abstract_like(state),
                                             train_iter)
-    logging.info("Resumed from step %d in %s", start_step, workdir)
+    if jax.process_index() == 0:
+      print(f"Resuming from step {start_step} in {workdir}", flush=True)
   else:
     start_step = 0
   write_run_info(workdir, config, num_styles, image_size,

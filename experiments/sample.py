@@ -9,6 +9,7 @@ import os
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from chairgen import imaging
 from chairgen import restore
@@ -24,6 +25,8 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; --verbosity=0 shows it
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   trained = restore.load_trained(_WORKDIR.value, _STEP.value)

@@ -22,6 +22,8 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; --verbosity=0 shows it
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags take --name=value)")
   if _DISTRIBUTED.value:

@@ -86,6 +86,7 @@ def get_config(preset: str = "paper") -> ml_collections.ConfigDict:
 
   if preset in ("tiny", "tiny_vae"):
     config.data.name = "procedural_turntables/tiny"
+    config.model.width_multiplier = 0.5   # half the channels: ~4x cheaper on 2 CPU cores
     config.train.batch_size = 32
     _schedule(config, 1_500)
     config.augment.ramp_steps = 0
