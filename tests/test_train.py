@@ -208,3 +208,24 @@ def test_sharded_step_on_two_host_devices_equals_one_device():
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "SHARDED_EQUALS_SINGLE" in result.stdout
+
+
+@pytest.mark.parametrize("preset", default_configs.PRESETS)
+def test_every_preset_gives_a_valid_model_and_loss_config(preset):
+  from chairgen import augment, losses, models  # pylint: disable=g-import-not-at-top
+  config = default_configs.get_config(preset)
+  train.validate_config(config)
+  augment.validate_config(config.augment)
+  model = models.create_model(config.model, num_styles=3, image_size=64)
+  style, view, theta = (np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32),
+                        np.asarray(augment.identity_theta(2)))
+  variables = jax.eval_shape(
+      lambda: model.init({"params": jax.random.key(0), "sample": jax.random.key(1)},
+                         style, view, theta))
+  outputs = jax.eval_shape(
+      lambda v: model.apply(v, style, view, theta, rngs={"sample": jax.random.key(2)}),
+      variables)
+  loss, _ = jax.eval_shape(
+      lambda o: losses.compute(o, np.zeros((2, 64, 64, 3), np.float32),
+                               np.zeros((2, 64, 64, 1), np.float32), config.loss), outputs)
+  assert loss.shape == ()
