@@ -47,6 +47,7 @@ _TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_TOOLS))   # the repository root: chairgen, experiments
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=wrong-import-position
 
 from chairgen import augment  # pylint: disable=wrong-import-position
 from chairgen import input_pipeline  # pylint: disable=wrong-import-position
@@ -192,9 +193,7 @@ def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles
   model = models.create_model(config.model, num_styles=num_styles, image_size=size)
   state = train.create_train_state(config, model, mesh, num_styles, size)
   step_fn = train.make_train_step(config, model, mesh, num_styles)
-  # Plain device_put: jit's in_shardings place it; (shard_batch's explicit-axis arrays meet
-  # an unsharded identity θ when T_θ is off, which the step does not reshard yet).
-  device_batch = jax.device_put(batch)
+  device_batch = input_pipeline.shard_batch(batch, NamedSharding(mesh, P(train.DATA_AXIS)))
   start = time.perf_counter()
   compiled = step_fn.lower(state, device_batch).compile()
   compile_s = time.perf_counter() - start

@@ -31,6 +31,13 @@ he_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 
 
+# Convolutions with at most this many input channels take their kernel gradient as one GEMM
+# per tap (upconv.conv_valid_gemm_wgrad): on XLA:CPU that is 2x faster than the weight-gradient
+# convolution for 1s-S-deep's conv3 (48 channels, 64x64) but slower for the wide conv1, conv2
+# (docs/performance.md).  The forward pass and values are the same either way.
+GEMM_WGRAD_MAX_CHANNELS = 64
+
+
 class Layer(nn.Module):
   """Base class of named layers (what `activations` intercepts)."""
 
@@ -69,9 +76,13 @@ class Conv(Layer):
     k = self.kernel_size
     kernel = self.param("kernel", he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    y = lax.conv_general_dilated(
-        x.astype(self.dtype), kernel.astype(self.dtype), window_strides=(1, 1),
-        padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    if x.shape[-1] <= GEMM_WGRAD_MAX_CHANNELS:
+      pad = ((0, 0), ((k - 1) // 2, k // 2), ((k - 1) // 2, k // 2), (0, 0))   # as "SAME"
+      y = upconv_lib.conv_valid_gemm_wgrad(jnp.pad(x, pad), kernel)
+    else:
+      y = lax.conv_general_dilated(x, kernel, window_strides=(1, 1), padding="SAME",
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
     return _activate(y + bias.astype(self.dtype), self.relu)
 
 

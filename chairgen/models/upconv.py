@@ -18,6 +18,11 @@ gradient of a stride-2 convolution; its weights are this kernel flipped in both 
   phase (ry, rx)) followed by a shifted depth-to-space gives the result with no multiplications
   by inserted zeros.  `upconv_phase4` does the same with four separate 2x2 convolutions; see
   `python -m chairgen.models.upconv_benchmark` and docs/models.md for which is faster.
+
+  Its kernel gradient is computed by `conv_valid_gemm_wgrad`: one 2-D matrix product per kernel
+  tap instead of XLA:CPU's weight-gradient convolution, whose window spans the whole feature
+  map and ran 2-5x slower than the forward pass (docs/performance.md).  `phase_autodiff` is the
+  same forward with XLA's own gradient, kept for comparisons.
 """
 
 from __future__ import annotations
@@ -75,20 +80,81 @@ def _interleave(phases: Callable[[int, int], Array]) -> Array:
   return y.reshape(b, 2 * h, 2 * w, c)
 
 
+def _weight_grad_by_taps(x_pad: Array, dy: Array, kernel_shape) -> Array:
+  """dK[i, j] = Σ_{b,h,w} x_pad[b, h + i, w + j]ᵀ dy[b, h, w]: one 2-D GEMM per kernel tap.
+
+  x_pad f[B, H + kh - 1, W + kw - 1, Cin], dy f[B, H, W, Cout] -> f[kh, kw, Cin, Cout].
+  Accumulates in float32 (bf16 inputs sum over B·H·W products) and returns the kernel dtype.
+  """
+  kh, kw, c_in, c_out = kernel_shape
+  _, h, w, _ = dy.shape
+  dy_NxCout = dy.reshape(-1, c_out)
+  taps = [jnp.dot(x_pad[:, i:i + h, j:j + w].reshape(-1, c_in).T, dy_NxCout,
+                  preferred_element_type=jnp.float32)
+          for i in range(kh) for j in range(kw)]
+  return jnp.stack(taps).reshape(kh, kw, c_in, c_out)
+
+
+def _valid_conv(x_pad: Array, kernel: Array) -> Array:
+  return lax.conv_general_dilated(x_pad, kernel, window_strides=(1, 1), padding="VALID",
+                                  dimension_numbers=_DIMENSION_NUMBERS)
+
+
+@jax.custom_vjp
+def conv_valid_gemm_wgrad(x_pad: Array, kernel: Array) -> Array:
+  """Stride-1 VALID convolution (NHWC, HWIO) whose kernel gradient is a GEMM per tap.
+
+  Forward and input gradient are XLA's; only the weight gradient is rewritten (see the
+  module docstring).  Used by `upconv_phase` and by `layers.Conv` for narrow layers.
+  """
+  return _valid_conv(x_pad, kernel)
+
+
+def _conv_valid_fwd(x_pad, kernel):
+  return _valid_conv(x_pad, kernel), (x_pad, kernel)
+
+
+def _conv_valid_bwd(residuals, dy):
+  x_pad, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x: _valid_conv(x, kernel), x_pad)
+  dx, = input_vjp(dy)
+  dk = _weight_grad_by_taps(x_pad, dy, kernel.shape).astype(kernel.dtype)
+  return dx, dk
+
+
+conv_valid_gemm_wgrad.defvjp(_conv_valid_fwd, _conv_valid_bwd)
+
+
+def _upconv_phase_with(conv: Callable[[Array, Array], Array]):
+  def upconv_fn(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+    _check_shapes(x_BxHxWxCin, kernel_4x4xCinxCout)
+    _, h, w, _ = x_BxHxWxCin.shape
+    c_in, c_out = kernel_4x4xCinxCout.shape[2:]
+    k = _phase_kernels(kernel_4x4xCinxCout)         # [ry, rx, a, b, Cin, Cout]
+    k = jnp.transpose(k, (2, 3, 4, 0, 1, 5)).reshape(2, 2, c_in, 4 * c_out)
+    x_pad = jnp.pad(x_BxHxWxCin, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    y = conv(x_pad, k)                              # [B, H+1, W+1, 4*Cout]
+    y = y.reshape(*y.shape[:3], 2, 2, c_out)
+    # Phase r reads the window starting at padded position m + r.
+    return _interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
+  return upconv_fn
+
+
+_upconv_phase = _upconv_phase_with(conv_valid_gemm_wgrad)
+_upconv_phase_autodiff = _upconv_phase_with(_valid_conv)
+
+
 def upconv_phase(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
-  """Up-convolution as one 2x2 convolution with 4 * Cout channels: f[B, 2H, 2W, Cout]."""
-  _check_shapes(x_BxHxWxCin, kernel_4x4xCinxCout)
-  _, h, w, _ = x_BxHxWxCin.shape
-  c_in, c_out = kernel_4x4xCinxCout.shape[2:]
-  k = _phase_kernels(kernel_4x4xCinxCout)         # [ry, rx, a, b, Cin, Cout]
-  k = jnp.transpose(k, (2, 3, 4, 0, 1, 5)).reshape(2, 2, c_in, 4 * c_out)
-  x_pad = jnp.pad(x_BxHxWxCin, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  y = lax.conv_general_dilated(
-      x_pad, k, window_strides=(1, 1), padding="VALID",
-      dimension_numbers=_DIMENSION_NUMBERS)       # [B, H+1, W+1, 4*Cout]
-  y = y.reshape(*y.shape[:3], 2, 2, c_out)
-  # Phase r reads the window starting at padded position m + r.
-  return _interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
+  """Up-convolution as one 2x2 convolution with 4 * Cout channels: f[B, 2H, 2W, Cout].
+
+  The kernel gradient is a GEMM per tap (`conv_valid_gemm_wgrad`).
+  """
+  return _upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
+
+
+def upconv_phase_autodiff(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+  """`upconv_phase` with XLA's own gradient (slower on the CPU; for comparisons)."""
+  return _upconv_phase_autodiff(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
 def upconv_phase4(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
@@ -109,6 +175,7 @@ def upconv_phase4(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
 IMPLEMENTATIONS: dict[str, Callable[[Array, Array], Array]] = {
     "phase": upconv_phase,
     "phase4": upconv_phase4,
+    "phase_autodiff": upconv_phase_autodiff,
     "conv_transpose": upconv_reference,
 }
 
