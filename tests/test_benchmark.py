@@ -67,7 +67,7 @@ def test_torch_reference_matches_jax_model(image_size):
   n_jax = sum(x.size for x in jax.tree.leaves(variables["params"]))
   assert torch_reference.num_parameters(net) == n_jax
   torch_reference.load_jax_params(net, variables["params"])
-  as_torch = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
+  as_torch = lambda a: torch.from_numpy(np.array(a, np.float32))  # noqa: E731
   with torch.no_grad():
     rgb, logits = net(as_torch(style), as_torch(view), as_torch(theta))
   np.testing.assert_allclose(rgb.permute(0, 2, 3, 1).numpy(), expected["rgb"], atol=2e-4)
