@@ -94,6 +94,9 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> str:
   os.close(fd)
   try:
     Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
