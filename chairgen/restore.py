@@ -8,12 +8,12 @@ and restores the latest (or a given) checkpoint's parameters, without touching t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any, Mapping
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -78,17 +78,7 @@ class Trained:
 
   def _predict(self, style, view, theta, **apply_kwargs):
     """Jitted forward pass; apply_kwargs (replacements, callables) are closed over."""
-    model, model_config = self.model, self.config.model
-
-    def predict(params, style, view, theta):
-      kwargs = dict(train.eval_kwargs(model_config), **apply_kwargs)
-      if kwargs.get("sample_prior"):
-        kwargs.pop("deterministic", None)
-      outputs = model.apply({"params": params}, style, view, theta,
-                            rngs={"sample": jax.random.key(0)}, **kwargs)
-      return (jnp.clip(outputs["rgb"], 0.0, 1.0),
-              models.mask_probability(outputs, model_config))
-
+    predict = functools.partial(train.predict, self.model, self.config.model, **apply_kwargs)
     if apply_kwargs:
       return jax.jit(predict)(self.params, style, view, theta)
     if "_predict_jit" not in self.__dict__:

@@ -150,16 +150,25 @@ def eval_kwargs(model_config) -> dict:
   return {"deterministic": True} if model_config.vae else {}
 
 
+def predict(model, model_config, params, style, view, theta, **apply_kwargs):
+  """(rgb x·s clipped to [0, 1], mask probability) for evaluation: no augmentation noise."""
+  kwargs = dict(eval_kwargs(model_config), **apply_kwargs)
+  if kwargs.get("sample_prior"):
+    kwargs.pop("deterministic", None)
+  outputs = model.apply({"params": params}, style, view, theta,
+                        rngs={"sample": jax.random.key(0)}, **kwargs)
+  return jnp.clip(outputs["rgb"], 0.0, 1.0), models.mask_probability(outputs, model_config)
+
+
 def make_predict_fn(model, mesh, model_config) -> Callable:
-  """Jitted (params, style, view, theta) -> (rgb x·s, mask probability), no augmentation."""
+  """Jitted (params, style, view, theta) -> `predict`, batch sharded over the mesh."""
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
 
-  def predict(params, style, view, theta):
-    outputs = model.apply({"params": params}, style, view, theta, **eval_kwargs(model_config))
-    return jnp.clip(outputs["rgb"], 0.0, 1.0), models.mask_probability(outputs, model_config)
+  def predict_fn(params, style, view, theta):
+    return predict(model, model_config, params, style, view, theta)
 
-  return jax.jit(predict, in_shardings=(replicated, batch_sharding, batch_sharding,
+  return jax.jit(predict_fn, in_shardings=(replicated, batch_sharding, batch_sharding,
                                         batch_sharding),
                  out_shardings=(batch_sharding, batch_sharding))
 
