@@ -9,8 +9,8 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 
+from chairgen import cli
 from chairgen import imaging
 from chairgen import restore
 from chairgen import sampling
@@ -25,10 +25,7 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; --verbosity=0 shows it
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.start(argv)
   trained = restore.load_trained(_WORKDIR.value, _STEP.value)
   for name, index in (("--style", _STYLE.value), ("--morph_to", _MORPH_TO.value)):
     if not 0 <= index < trained.num_styles:

@@ -10,6 +10,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from chairgen import cli
 from chairgen import train
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -22,10 +23,7 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; --verbosity=0 shows it
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags take --name=value)")
+  cli.start(argv)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   logging.info("JAX devices: %s (process %d of %d)", jax.devices(), jax.process_index(),
