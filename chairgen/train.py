@@ -94,10 +94,14 @@ def create_train_state(config: ml_collections.ConfigDict, model, mesh, num_style
   return jax.jit(init, out_shardings=replicated)(key)
 
 
+def decode_images(batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+  """uint8 image on white + {0,1} mask -> float x and s in [0, 1]."""
+  return batch["image"].astype(jnp.float32) / 255.0, batch["mask"].astype(jnp.float32)
+
+
 def prepare_targets(batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-  """uint8 image on white + {0,1} mask -> float x·s (object on black) and s, in [0, 1]."""
-  mask = batch["mask"].astype(jnp.float32)
-  image = batch["image"].astype(jnp.float32) / 255.0
+  """The untransformed targets of eq. (1): x·s (object on black) and s."""
+  image, mask = decode_images(batch)
   return image * mask, mask
 
 
@@ -116,13 +120,13 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
   def train_step(state: TrainState, batch):
     step_key = jax.random.fold_in(base_key, state.step)
     augment_key, sample_key = jax.random.split(step_key)
-    target_image, target_mask = prepare_targets(batch)
-    batch_size = target_image.shape[0]
-    if config.augment.enabled:
+    batch_size = batch["image"].shape[0]
+    if config.augment.enabled:  # T_θ(x·s) and T_θ(s); apply segments x itself
       theta = augment.sample_theta(augment_key, batch_size, config.augment, step=state.step)
-      target_image, target_mask = augment.apply(theta, target_image, target_mask)
+      target_image, target_mask = augment.apply(theta, *decode_images(batch))
     else:
       theta = augment.identity_theta(batch_size)
+      target_image, target_mask = prepare_targets(batch)
     style = jax.nn.one_hot(batch["style"], num_styles, dtype=jnp.float32)
 
     def loss_fn(params):
