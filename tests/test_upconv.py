@@ -17,6 +17,7 @@ SHAPES = [  # (batch, height, width, c_in, c_out)
     (2, 4, 4, 3, 5),
     (3, 5, 7, 4, 2),   # odd, non-square
     (2, 8, 8, 16, 6),
+    (2, 4, 6, 5, 12),  # wider than IM2COL_WGRAD_MAX_CHANNELS: per tap kernel gradient
 ]
 
 

@@ -1,13 +1,15 @@
 r"""Train-step speed: chairgen's JAX step against the same network in PyTorch, in one run.
 
 For each `--sizes` entry (SIZExBATCH) it times, interleaved round by round so that machine
-load hits every contender alike:
+load hits every contender alike (JAX in this process, PyTorch in a worker process of its own,
+taking turns, with `--pause_s` of idle time before each turn):
   jax-float32      `chairgen.train.make_train_step`, 1s-S-deep, T_θ off (identity θ)
   jax-bfloat16     the same with config.model.dtype='bfloat16' (f32 params, Adam and loss)
   jax-float32+T    the real training step: T_θ sampled and applied on device
-  jax-float32[I]   T_θ off with config.model.upconv_impl=I, for each I in --extra_upconv_impls
-  jax-float32[before]  --with_before: XLA's own convolution gradients (the step before the
-                   GEMM weight gradients of docs/performance.md)
+  jax-float32[O]   T_θ off with config.model overrides O, for each O in --extra (e.g.
+                   conv_impl=gemm_wgrad: XLA's convolutions with GEMM kernel gradients)
+  jax-float32[before]  --with_before: XLA's own convolutions and gradients everywhere (the
+                   step before any change of docs/performance.md)
   torch-eager      tools/torch_reference.py: same network, loss and Adam, channels_last
   torch-compile    the same, forward + loss under torch.compile (backward via AOTAutograd)
 Reported per contender: images/s from the median step time over `--steps` timed steps
@@ -15,8 +17,7 @@ Reported per contender: images/s from the median step time over `--steps` timed 
 compile time, and memory: for JAX the XLA buffer assignment of the compiled step (arguments +
 outputs + temporaries - donated aliases, `compiled.memory_analysis()`) and, on accelerators,
 `memory_stats()['peak_bytes_in_use']`; for every contender the peak resident set size of
-this process sampled while it ran (process-wide, so it includes the other framework's
-buffers). The torch-eager/-compile and T_θ-off JAX rows do the same work; ratios are
+its framework's process sampled while it ran. The torch-eager/-compile and T_θ-off JAX rows do the same work; ratios are
 JAX / torch-compile. Also: the input pipeline's images/s (in-memory synthetic turntable,
 grain batching, cached decode: the path training takes when the data fits in memory; see
 tools/benchmark_pipeline.py for PNG decoding from TFDS) and T_θ's images/s.
@@ -30,7 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -55,11 +58,16 @@ from chairgen import models  # pylint: disable=wrong-import-position
 from chairgen import train  # pylint: disable=wrong-import-position
 from experiments.configs import default as default_configs  # pylint: disable=wrong-import-position
 
+BEFORE = "upconv_impl=phase_autodiff+conv_impl=xla"
+
 _SIZES = flags.DEFINE_list(
     "sizes", None, "SIZExBATCH entries; default 64x64,128x32 (plus 128x128,256x32 on a GPU).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per contender and size (median).")
 _ROUNDS = flags.DEFINE_integer("rounds", 4, "Interleaving rounds the timed steps are split in.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+_PAUSE = flags.DEFINE_float(
+    "pause_s", 1.0, "Idle seconds before each contender's turn, so that the previous one's "
+    "worker threads (OpenMP, XLA's pool) have stopped spinning when its clock starts.")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "JAX config.model.dtype values.")
 _WITH_AUGMENT = flags.DEFINE_bool("with_augment", True,
                                   "Also time the JAX float32 step with T_θ on (jax-float32+T).")
@@ -68,12 +76,13 @@ _SKIP_TORCH = flags.DEFINE_bool("skip_torch", False, "Time JAX only.")
 _NUM_STYLES = flags.DEFINE_integer("num_styles", 809, "One-hot style size (paper's chairs).")
 _UPCONV_IMPL = flags.DEFINE_string("upconv_impl", None,
                                    "config.model.upconv_impl (default: the config's).")
-_EXTRA_IMPLS = flags.DEFINE_list(
-    "extra_upconv_impls", [], "More JAX float32 contenders (T_θ off), one per "
-    "config.model.upconv_impl named here, e.g. phase_autodiff: before/after comparisons.")
+_EXTRA = flags.DEFINE_list(
+    "extra", [], "More JAX float32 contenders (T_θ off), one per entry of config.model "
+    "overrides joined by '+', e.g. conv_impl=auto or upconv_impl=phase_autodiff+conv_impl=xla: "
+    "before/after comparisons.")
 _WITH_BEFORE = flags.DEFINE_bool(
-    "with_before", False, "Add jax-float32[before]: the step as it was before the GEMM weight "
-    "gradients (upconv_impl='phase_autodiff', XLA's convolution gradients everywhere).")
+    "with_before", False, "Add jax-float32[before]: the step before the changes of "
+    f"docs/performance.md ({BEFORE}: XLA's convolutions and gradients everywhere).")
 _PIPELINE = flags.DEFINE_bool("pipeline", True, "Time the input pipeline.")
 _AUGMENT = flags.DEFINE_bool("augment", True, "Time T_θ (augment.sample_theta + apply) alone.")
 _JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
@@ -97,12 +106,7 @@ def machine_info() -> dict:
           "jax": jax.__version__, "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()],
           "xla_flags": os.environ.get("XLA_FLAGS", "")}
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-    info["torch"] = torch.__version__
-    info["torch_threads"] = torch.get_num_threads()
-  except ImportError:
-    info["torch"] = None
+  info["torch"] = None
   return info
 
 
@@ -168,6 +172,17 @@ class Contender:
   memory: dict
   times: list = dataclasses.field(default_factory=list)
 
+  def run(self, count: int, rss: PeakRss) -> tuple[list[float], int]:
+    """`count` timed steps: (seconds of each, peak RSS of this process meanwhile)."""
+    times = []
+    rss.peak = 0
+    with rss.sampling():
+      for _ in range(count):
+        start = time.perf_counter()
+        self.step()
+        times.append(time.perf_counter() - start)
+    return times, rss.peak
+
   def summary(self, batch: int) -> dict:
     median = statistics.median(self.times)
     return {"images_per_s": batch / median, "median_step_s": median,
@@ -177,12 +192,27 @@ class Contender:
 
 # ----------------------------------------------------------------------------- JAX
 
-def jax_config(dtype: str, with_augment: bool, upconv_impl: str | None):
+def parse_overrides(text: str) -> dict[str, str]:
+  """'conv_impl=auto+upconv_impl=phase4' -> {'conv_impl': 'auto', 'upconv_impl': 'phase4'}."""
+  overrides = {}
+  for item in filter(None, text.split("+")):
+    key, sep, value = item.partition("=")
+    if not sep or key not in models.default_config():
+      raise app.UsageError(f"--extra entry {text!r}: expected config.model overrides "
+                           f"key=value joined by '+', keys {sorted(models.default_config())}")
+    overrides[key] = value
+  return overrides
+
+
+def jax_config(dtype: str, with_augment: bool, upconv_impl: str | None,
+               overrides: dict[str, str] | None = None):
   config = default_configs.get_config("paper")
   config.model.dtype = dtype
   config.augment.enabled = with_augment
   if upconv_impl:
     config.model.upconv_impl = upconv_impl
+  for key, value in (overrides or {}).items():
+    config.model[key] = value
   return config
 
 
@@ -216,20 +246,6 @@ def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles
   return contender
 
 
-def make_before_contender(size: int, batch_size: int, num_styles: int,
-                          batch: dict[str, np.ndarray], rss: PeakRss) -> Contender:
-  """The float32 step with XLA's own convolution gradients (the state before the rewrite)."""
-  from chairgen.models import layers  # pylint: disable=g-import-not-at-top
-  saved = layers.GEMM_WGRAD_MAX_CHANNELS
-  layers.GEMM_WGRAD_MAX_CHANNELS = 0   # read while tracing, i.e. during compilation below
-  try:
-    return make_jax_contender("jax-float32[before]", jax_config("float32", False,
-                                                                "phase_autodiff"),
-                              size, batch_size, num_styles, batch, rss)
-  finally:
-    layers.GEMM_WGRAD_MAX_CHANNELS = saved
-
-
 def _device_peak(contender: Contender) -> None:
   stats = jax.devices()[0].memory_stats()
   if stats and "peak_bytes_in_use" in stats:
@@ -237,6 +253,70 @@ def _device_peak(contender: Contender) -> None:
 
 
 # ----------------------------------------------------------------------------- PyTorch
+
+def torch_info() -> dict:
+  import torch  # pylint: disable=g-import-not-at-top
+  return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def _torch_worker_main(conn) -> None:
+  """Serves TorchWorker's calls: ('info',), ('build', kwargs), ('run', name, count), ('close',)."""
+  contenders: dict[str, Contender] = {}
+  rss = PeakRss()
+  while True:
+    command, *args = conn.recv()
+    try:
+      if command == "close":
+        break
+      if command == "info":
+        reply = torch_info()
+      elif command == "build":
+        c = make_torch_contender(**args[0])
+        contenders[c.name] = c
+        reply = (c.name, c.compile_s, c.memory)
+      elif command == "run":
+        name, count = args
+        reply = contenders[name].run(count, rss)
+      else:
+        raise ValueError(f"unknown worker command {command!r}")
+    except Exception as e:  # pylint: disable=broad-except
+      reply = RuntimeError(f"torch worker, {command}: {type(e).__name__}: {e}")
+    conn.send(reply)
+  rss.close()
+
+
+class TorchWorker:
+  """The PyTorch contenders, in a process of their own.
+
+  Measured here: importing torch into the JAX process (its OpenMP and MKL runtimes) slowed
+  the JAX step by 6-10 %, so each framework gets its own process and they take turns; the
+  idle one waits on a pipe.
+  """
+
+  def __init__(self):
+    ctx = multiprocessing.get_context("spawn")
+    self._conn, child = ctx.Pipe()
+    self._process = ctx.Process(target=_torch_worker_main, args=(child,), daemon=True)
+    self._process.start()
+
+  def call(self, *message):
+    self._conn.send(message)
+    reply = self._conn.recv()
+    if isinstance(reply, BaseException):
+      raise reply
+    return reply
+
+  def build(self, **kwargs) -> Contender:
+    name, compile_s, memory = self.call("build", kwargs)
+    contender = Contender(name, None, compile_s, memory)  # type: ignore[arg-type]
+    contender.run = lambda count, rss: self.call("run", name, count)  # type: ignore[method-assign]
+    return contender
+
+  def close(self) -> None:
+    if self._process.is_alive():
+      self._conn.send(("close",))
+      self._process.join(timeout=30)
+
 
 def make_torch_contender(mode: str, size: int, num_styles: int, batch: dict[str, np.ndarray],
                          seed: int) -> Contender:
@@ -271,26 +351,23 @@ def make_torch_contender(mode: str, size: int, num_styles: int, batch: dict[str,
 # ----------------------------------------------------------------------------- runs
 
 def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmup: int,
-                     rss: PeakRss) -> None:
+                     rss: PeakRss, pause_s: float = 0.0) -> None:
   """Warm-up, then `rounds` rounds; in each every contender runs its share of timed steps.
 
   The order rotates every round, so no contender always follows the same one.
   """
   for c in contenders:
-    for _ in range(warmup):
-      c.step()
+    if warmup:
+      c.run(warmup, rss)
   per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
   peaks = {c.name: 0 for c in contenders}
   for r, count in enumerate(per_round):
     order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
     for c in order:
-      rss.peak = 0
-      with rss.sampling():
-        for _ in range(count):
-          start = time.perf_counter()
-          c.step()
-          c.times.append(time.perf_counter() - start)
-      peaks[c.name] = max(peaks[c.name], rss.peak)
+      time.sleep(pause_s)
+      times, peak = c.run(count, rss)
+      c.times.extend(times)
+      peaks[c.name] = max(peaks[c.name], peak)
   for c in contenders:
     c.memory["process_peak_rss_bytes"] = int(peaks[c.name])
     if hasattr(c, "finish"):
@@ -306,7 +383,8 @@ def jax_parameter_count(size: int, num_styles: int) -> int:
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes["params"])))
 
 
-def benchmark_size(size: int, batch_size: int, torch_available: bool, rss: PeakRss) -> dict:
+def benchmark_size(size: int, batch_size: int, torch_worker: TorchWorker | None,
+                   rss: PeakRss) -> dict:
   """All contenders at one size; returns the JSON record of that size."""
   num_styles = _NUM_STYLES.value
   batch = synthetic_batch(size, batch_size, num_styles, _SEED.value)
@@ -321,28 +399,30 @@ def benchmark_size(size: int, batch_size: int, torch_available: bool, rss: PeakR
     contenders.append(make_jax_contender(f"jax-{dtype}", config, size, batch_size, num_styles,
                                          batch, rss))
     print(f"  compiled jax-{dtype} in {contenders[-1].compile_s:.1f} s", flush=True)
-  for impl in _EXTRA_IMPLS.value:
-    contenders.append(make_jax_contender(f"jax-float32[{impl}]", jax_config("float32", False, impl),
-                                         size, batch_size, num_styles, batch, rss))
-    print(f"  compiled jax-float32[{impl}] in {contenders[-1].compile_s:.1f} s", flush=True)
+  extra = [(f"jax-float32[{text}]", text) for text in _EXTRA.value]
   if _WITH_BEFORE.value:
-    contenders.append(make_before_contender(size, batch_size, num_styles, batch, rss))
-    print(f"  compiled jax-float32[before] in {contenders[-1].compile_s:.1f} s", flush=True)
+    extra.append(("jax-float32[before]", BEFORE))
+  for name, text in extra:
+    config = jax_config("float32", False, None, parse_overrides(text))
+    contenders.append(make_jax_contender(name, config, size, batch_size, num_styles, batch, rss))
+    print(f"  compiled {name} in {contenders[-1].compile_s:.1f} s", flush=True)
   if _WITH_AUGMENT.value:
     config = jax_config("float32", True, _UPCONV_IMPL.value)
     contenders.append(make_jax_contender("jax-float32+T", config, size, batch_size, num_styles,
                                          batch, rss))
     print(f"  compiled jax-float32+T in {contenders[-1].compile_s:.1f} s", flush=True)
-  if torch_available:
+  if torch_worker is not None:
     for mode in _TORCH_MODES.value:
-      contenders.append(make_torch_contender(mode, size, num_styles, batch, _SEED.value))
+      contenders.append(torch_worker.build(mode=mode, size=size, num_styles=num_styles,
+                                           batch=batch, seed=_SEED.value))
       params = contenders[-1].memory["parameters"]
       print(f"  built torch-{mode} ({params:,} parameters) in "
             f"{contenders[-1].compile_s:.1f} s", flush=True)
       if params != record["jax_parameters"]:
         raise AssertionError(f"torch reference has {params} parameters, the JAX model "
                              f"{record['jax_parameters']}: the networks differ")
-  time_interleaved(contenders, _STEPS.value, _ROUNDS.value, _WARMUP.value, rss)
+  time_interleaved(contenders, _STEPS.value, _ROUNDS.value, _WARMUP.value, rss,
+                   _PAUSE.value)
   for c in contenders:
     record["contenders"][c.name] = c.summary(batch_size)
   record["load_after"] = load_average()
@@ -460,30 +540,33 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   if _STEPS.value < 1 or _ROUNDS.value < 1:
     raise app.UsageError("--steps and --rounds must be >= 1")
-  torch_available = not _SKIP_TORCH.value
-  if torch_available:
-    try:
-      import torch  # pylint: disable=g-import-not-at-top,unused-import
-    except ImportError:
+  torch_worker = None
+  if not _SKIP_TORCH.value:
+    if importlib.util.find_spec("torch") is None:
       print("torch is not installed (pip install torch==2.13.0, CPU build); timing JAX only. "
             "Pass --skip_torch to silence this.", file=sys.stderr)
-      torch_available = False
+    else:
+      torch_worker = TorchWorker()
   results = {"machine": machine_info(), "flags": {
       "steps": _STEPS.value, "rounds": _ROUNDS.value, "warmup": _WARMUP.value,
       "num_styles": _NUM_STYLES.value, "upconv_impl": _UPCONV_IMPL.value,
       "memory_note": "xla_buffers_bytes: compiled.memory_analysis() of the step; "
                      "process_peak_rss_bytes: psutil RSS sampled every 10 ms while the "
-                     "contender ran (whole process)."}, "sizes": []}
+                     "contender ran (the process of its framework: JAX in this one, torch in a worker)."}, "sizes": []}
+  if torch_worker is not None:
+    results["machine"].update(torch_worker.call("info"))
   rss = PeakRss()
   try:
     for size, batch_size in parse_sizes(_SIZES.value or default_sizes()):
-      results["sizes"].append(benchmark_size(size, batch_size, torch_available, rss))
+      results["sizes"].append(benchmark_size(size, batch_size, torch_worker, rss))
       if _AUGMENT.value:
         results.setdefault("augment", {})[str(size)] = benchmark_augment(size, batch_size)
       if _PIPELINE.value:
         results.setdefault("pipeline", {})[str(size)] = benchmark_pipeline(size, batch_size)
   finally:
     rss.close()
+    if torch_worker is not None:
+      torch_worker.close()
   print_table(results)
   for record in results["sizes"]:
     for key, value in record["ratios"].items():

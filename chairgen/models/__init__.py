@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from chairgen.models import activations
+from chairgen.models import layers
 from chairgen.models import upconv
 from chairgen.models import variants
 from chairgen.models.generator import Generator
@@ -51,11 +52,15 @@ def create_model(config: ml_collections.ConfigDict, num_styles: int, image_size:
   variants.num_upconvs(image_size)                     # validates the size
   variants.scale_width(1, get("width_multiplier"))     # validates the multiplier
   upconv.get_upconv(get("upconv_impl"))                # validates the implementation
+  if get("conv_impl") not in layers.CONV_IMPLS:
+    raise ValueError(f"unknown model.conv_impl {get('conv_impl')!r}; choose one of "
+                     f"{layers.CONV_IMPLS}")
   return Generator(
       variant=variant, num_styles=int(num_styles), theta_dim=int(theta_dim),
       image_size=int(image_size), mask_head=mask_head(config), vae=bool(get("vae")),
       latent_dim=int(get("latent_dim")), width_multiplier=float(get("width_multiplier")),
-      dtype=variants.compute_dtype(get("dtype")), upconv_impl=get("upconv_impl"))
+      dtype=variants.compute_dtype(get("dtype")), upconv_impl=get("upconv_impl"),
+      conv_impl=get("conv_impl"))
 
 
 def mask_probability(outputs: dict[str, jax.Array],

@@ -48,6 +48,7 @@ class Generator(nn.Module):
   width_multiplier: float = 1.0
   dtype: Any = jnp.float32
   upconv_impl: str = "phase"
+  conv_impl: str = "auto"
 
   # ------------------------------------------------------------------ static structure
 
@@ -122,7 +123,8 @@ class Generator(nn.Module):
       x = layers.UpConv(width, impl=self.upconv_impl, dtype=self.dtype,
                         name=f"{prefix}upconv{i}")(x)
       if self.variant.deep:
-        x = layers.Conv(width, dtype=self.dtype, name=f"{prefix}conv{i}")(x)
+        x = layers.Conv(width, impl=self.conv_impl, dtype=self.dtype,
+                        name=f"{prefix}conv{i}")(x)
     return layers.UpConv(out_channels, relu=False, impl=self.upconv_impl, dtype=self.dtype,
                          name=f"{prefix}upconv{len(hidden) + 1}")(x)
 

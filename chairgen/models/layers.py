@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from chairgen.models import upconv as upconv_lib
+from chairgen.models import winograd
 
 Array = jax.Array
 Dtype = Any
@@ -31,11 +32,30 @@ he_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 
 
-# Convolutions with at most this many input channels take their kernel gradient as one GEMM
-# per tap (upconv.conv_valid_gemm_wgrad): on XLA:CPU that is 2x faster than the weight-gradient
-# convolution for 1s-S-deep's conv3 (48 channels, 64x64) but slower for the wide conv1, conv2
-# (docs/performance.md).  The forward pass and values are the same either way.
-GEMM_WGRAD_MAX_CHANNELS = 64
+# How layers.Conv computes its 3x3 convolution (all share the [3, 3, Cin, Cout] kernel, so
+# checkpoints are interchangeable):
+#  'winograd':   F(2x2, 3x3) as 16 batched GEMMs (models/winograd.py), autodiff gradients; the
+#                fastest train step on XLA:CPU (docs/performance.md);
+#  'winograd4':  F(4x4, 3x3): 4x fewer multiplications, but slower there (its transforms cost
+#                more than the GEMMs it saves);
+#  'gemm_wgrad': XLA's convolution and input gradient, kernel gradient as one GEMM per tap;
+#  'xla':        XLA's convolution and its own gradients (the reference; cuDNN on GPUs);
+#  'auto':       on the CPU 'winograd', or 'gemm_wgrad' for layers of at most
+#                WINOGRAD_MIN_CHANNELS - 1 input channels (1s-S-deep's 48-channel conv3 at
+#                64x64, where the transforms cost more than the GEMMs); 'xla' elsewhere.
+CONV_IMPLS = ("auto", "winograd", "winograd4", "gemm_wgrad", "xla")
+WINOGRAD_MIN_CHANNELS = 65
+
+
+def resolve_conv_impl(impl: str, in_channels: int) -> str:
+  """'auto' -> the implementation for the default backend and layer width; validates."""
+  if impl not in CONV_IMPLS:
+    raise ValueError(f"unknown conv_impl {impl!r}; choose one of {CONV_IMPLS}")
+  if impl != "auto":
+    return impl
+  if jax.default_backend() != "cpu":
+    return "xla"
+  return "winograd" if in_channels >= WINOGRAD_MIN_CHANNELS else "gemm_wgrad"
 
 
 class Layer(nn.Module):
@@ -69,6 +89,7 @@ class Conv(Layer):
   features: int
   relu: bool = True
   kernel_size: int = 3
+  impl: str = "auto"   # one of CONV_IMPLS
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -77,7 +98,10 @@ class Conv(Layer):
     kernel = self.param("kernel", he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    if x.shape[-1] <= GEMM_WGRAD_MAX_CHANNELS:
+    impl = resolve_conv_impl(self.impl, x.shape[-1])
+    if impl.startswith("winograd") and k == 3:
+      y = winograd.conv3x3(x, kernel, tile=4 if impl == "winograd4" else 2)
+    elif impl == "gemm_wgrad":
       pad = ((0, 0), ((k - 1) // 2, k // 2), ((k - 1) // 2, k // 2), (0, 0))   # as "SAME"
       y = upconv_lib.conv_valid_gemm_wgrad(jnp.pad(x, pad), kernel)
     else:

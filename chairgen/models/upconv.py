@@ -21,8 +21,10 @@ gradient of a stride-2 convolution; its weights are this kernel flipped in both 
 
   Its kernel gradient is computed by `conv_valid_gemm_wgrad`: one 2-D matrix product per kernel
   tap instead of XLA:CPU's weight-gradient convolution, whose window spans the whole feature
-  map and ran 2-5x slower than the forward pass (docs/performance.md).  `phase_autodiff` is the
-  same forward with XLA's own gradient, kept for comparisons.
+  map and ran 2-5x slower than the forward pass (docs/performance.md); for the narrow output
+  layers (RGB + mask) one im2col GEMM over all 16 taps instead (`upconv_phase_im2col`), 2x
+  faster there.  `phase_autodiff` is the same forward with XLA's own gradient, kept for
+  comparisons.
 """
 
 from __future__ import annotations
@@ -140,16 +142,24 @@ def _upconv_phase_with(conv: Callable[[Array, Array], Array]):
   return upconv_fn
 
 
-_upconv_phase = _upconv_phase_with(conv_valid_gemm_wgrad)
+_upconv_phase_taps = _upconv_phase_with(conv_valid_gemm_wgrad)
 _upconv_phase_autodiff = _upconv_phase_with(_valid_conv)
+
+# Up-convolutions with at most this many output channels (the output layers: RGB + mask) take
+# their kernel gradient as one im2col GEMM (`upconv_phase_im2col`), wider ones a GEMM per tap:
+# each is the faster of the two there on XLA:CPU (docs/performance.md).
+IM2COL_WGRAD_MAX_CHANNELS = 8
 
 
 def upconv_phase(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
   """Up-convolution as one 2x2 convolution with 4 * Cout channels: f[B, 2H, 2W, Cout].
 
-  The kernel gradient is a GEMM per tap (`conv_valid_gemm_wgrad`).
+  The kernel gradient is a GEMM per tap (`conv_valid_gemm_wgrad`), or one im2col GEMM for
+  narrow outputs (`upconv_phase_im2col`); the values are the same either way.
   """
-  return _upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
+  if kernel_4x4xCinxCout.shape[-1] <= IM2COL_WGRAD_MAX_CHANNELS:
+    return upconv_phase_im2col(x_BxHxWxCin, kernel_4x4xCinxCout)
+  return _upconv_phase_taps(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
 def upconv_phase_autodiff(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
@@ -172,10 +182,48 @@ def upconv_phase4(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
   return _interleave(phase)
 
 
+def _upconv_kernel_grad_im2col(x_BxHxWxCin: Array, dy_Bx2Hx2WxCout: Array) -> Array:
+  """dK[t] = Σ_m x[m]ᵀ dy[2m + 2 - t] for all 16 taps as one GEMM: f[4, 4, Cin, Cout].
+
+  The input is read as it is ([B·H·W, Cin], no shifted copies); only dy is gathered, into
+  its im2col [B·H·W, 16 Cout], which is small where it matters most (the output layers, with
+  4-5 channels, whose per tap GEMMs ran ~10x slower than their forward pass on XLA:CPU).
+  """
+  b, h, w, c_in = x_BxHxWxCin.shape
+  c_out = dy_Bx2Hx2WxCout.shape[-1]
+  dy_pad = jnp.pad(dy_Bx2Hx2WxCout, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  cols = [dy_pad[:, 3 - ty:3 - ty + 2 * h:2, 3 - tx:3 - tx + 2 * w:2]
+          for ty in range(KERNEL_SIZE) for tx in range(KERNEL_SIZE)]      # 16 x [B, H, W, C]
+  cols = jnp.stack(cols, axis=3).reshape(b * h * w, 16 * c_out)
+  dk = jnp.dot(x_BxHxWxCin.reshape(-1, c_in).T, cols, preferred_element_type=jnp.float32)
+  return jnp.transpose(dk.reshape(c_in, KERNEL_SIZE, KERNEL_SIZE, c_out), (1, 2, 0, 3))
+
+
+@jax.custom_vjp
+def upconv_phase_im2col(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+  """`upconv_phase`'s forward pass and input gradient; kernel gradient as one im2col GEMM."""
+  return _upconv_phase_autodiff(x_BxHxWxCin, kernel_4x4xCinxCout)
+
+
+def _im2col_fwd(x, kernel):
+  return _upconv_phase_autodiff(x, kernel), (x, kernel)
+
+
+def _im2col_bwd(residuals, dy):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x_: _upconv_phase_autodiff(x_, kernel), x)
+  dx, = input_vjp(dy)
+  return dx, _upconv_kernel_grad_im2col(x, dy).astype(kernel.dtype)
+
+
+upconv_phase_im2col.defvjp(_im2col_fwd, _im2col_bwd)
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Array, Array], Array]] = {
     "phase": upconv_phase,
     "phase4": upconv_phase4,
     "phase_autodiff": upconv_phase_autodiff,
+    "phase_im2col": upconv_phase_im2col,
     "conv_transpose": upconv_reference,
 }
 

@@ -1,0 +1,105 @@
+"""3x3 'SAME' stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3).
+
+Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016): each m x m
+output tile is A^T [(G g G^T) ⊙ (B^T d B)] A for the (m + 2) x (m + 2) input tile d around it,
+so a layer becomes (m + 2)^2 independent matrix products [tiles, Cin] x [Cin, Cout] between
+additions that XLA fuses.  F(4x4, 3x3) needs 36 products per 16 outputs (4x fewer
+multiplications than the direct convolution), F(2x2, 3x3) 16 per 4 (2.25x fewer).  Written in
+plain jnp, the gradients are autodiff's and again batched GEMMs (the input gradient with U^T,
+the kernel gradient V^T dM): on XLA:CPU that is what makes the difference, since XLA's own
+kernel-gradient convolutions ran 5-15x slower than their forward pass (docs/performance.md).
+
+Exact in real arithmetic.  In float32 F(2x2) differs from `lax.conv_general_dilated` by ~1e-6
+relative and F(4x4) by ~1e-5 (tests/test_winograd.py); the feature map's height and width must
+be multiples of m (the generator's maps are 8 * 2**n pixels).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+# (B^T, G, A^T) of Lavin & Gray for F(m x m, 3x3), keyed by the output tile size m.
+TRANSFORMS = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
+        np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], np.float64)),
+}
+DEFAULT_TILE = 2   # F(2x2, 3x3): F(4x4)'s transforms cost more than it saves on XLA:CPU
+
+
+def _combine(matrix: np.ndarray, parts: list[Array]) -> list[Array]:
+  """[Σ_j matrix[i, j] parts[j] for each row i], skipping zeros (fuses into one loop)."""
+  out = []
+  for row in matrix:
+    terms = [p if c == 1 else -p if c == -1 else p * float(c)
+             for c, p in zip(row, parts) if c != 0]
+    out.append(sum(terms[1:], terms[0]))
+  return out
+
+
+def tile_size_for(height: int, width: int, tile: int = DEFAULT_TILE) -> int:
+  """The largest output tile in TRANSFORMS, at most `tile`, that divides height and width."""
+  for m in sorted(TRANSFORMS, reverse=True):
+    if m <= tile and height % m == 0 and width % m == 0:
+      return m
+  raise ValueError(f"winograd.conv3x3 needs height and width divisible by "
+                   f"{min(TRANSFORMS)}, got {height}x{width}")
+
+
+def transform_kernel(kernel_3x3xCinxCout: Array, m: int) -> Array:
+  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[(m+2)^2, Cin, Cout]."""
+  g = jnp.asarray(TRANSFORMS[m][1], kernel_3x3xCinxCout.dtype)
+  u = jnp.einsum("ai,ijco,bj->abco", g, kernel_3x3xCinxCout, g)
+  return u.reshape(-1, *kernel_3x3xCinxCout.shape[2:])
+
+
+def transform_input(x_BxHxWxC: Array, m: int) -> Array:
+  """V = B^T d B for every input tile: f[B, H, W, C] -> f[(m+2)^2, B*H/m*W/m, C]."""
+  b, h, w, c = x_BxHxWxC.shape
+  bt = TRANSFORMS[m][0]
+  n = m + 2
+  x_pad = jnp.pad(x_BxHxWxC, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  rows = _combine(bt, [x_pad[:, i:i + h:m] for i in range(n)])      # n x [B, H/m, W+2, C]
+  v = [col for row in rows for col in _combine(bt, [row[:, :, j:j + w:m] for j in range(n)])]
+  return jnp.stack(v).reshape(n * n, b * (h // m) * (w // m), c)
+
+
+def untransform_output(m_TxNxC: Array, m: int, batch: int, height: int, width: int) -> Array:
+  """Y = A^T M A per tile: f[(m+2)^2, B*H/m*W/m, C] -> f[B, H, W, C]."""
+  at = TRANSFORMS[m][2]
+  n = m + 2
+  c = m_TxNxC.shape[-1]
+  t = m_TxNxC.reshape(n, n, batch, height // m, width // m, c)
+  rows = _combine(at, [t[i] for i in range(n)])                     # m x [n, B, H/m, W/m, C]
+  y = [jnp.stack(_combine(at, [r[j] for j in range(n)]), axis=3) for r in rows]
+  y = jnp.stack(y, axis=2)                                          # [B, H/m, m, W/m, m, C]
+  return y.reshape(batch, height, width, c)
+
+
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_TILE) -> Array:
+  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO): f[B, H, W, Cout].
+
+  tile: the largest output tile m to use (4 or 2); smaller maps fall back to what divides them.
+  """
+  if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
+    raise ValueError(f"winograd.conv3x3 takes x [B, H, W, C] and a [3, 3, Cin, Cout] kernel, "
+                     f"got {x_BxHxWxCin.shape} and {kernel_3x3xCinxCout.shape}")
+  b, h, w, c_in = x_BxHxWxCin.shape
+  if kernel_3x3xCinxCout.shape[2] != c_in:
+    raise ValueError(f"kernel expects {kernel_3x3xCinxCout.shape[2]} input channels, "
+                     f"input has {c_in}")
+  m = tile_size_for(h, w, tile)
+  v = transform_input(x_BxHxWxCin, m)
+  u = transform_kernel(kernel_3x3xCinxCout, m)
+  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
+  return untransform_output(prod.astype(x_BxHxWxCin.dtype), m, b, h, w)

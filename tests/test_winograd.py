@@ -1,0 +1,81 @@
+"""Winograd's F(2x2, 3x3) and F(4x4, 3x3) equal XLA's 3x3 'SAME' convolution, with gradients."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from chairgen.models import winograd
+
+
+def xla_conv(x, kernel):
+  return lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _random(batch, height, width, c_in, c_out, seed):
+  kx, kk = jax.random.split(jax.random.key(seed))
+  return (jax.random.normal(kx, (batch, height, width, c_in)),
+          jax.random.normal(kk, (3, 3, c_in, c_out)) / np.sqrt(9 * c_in))
+
+
+SHAPES = [(1, 4, 4, 1, 1), (2, 8, 8, 3, 5), (2, 4, 12, 6, 4), (3, 16, 8, 8, 16)]
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_and_gradients_equal_xla(shape, tile):
+  x, kernel = _random(*shape, seed=sum(shape))
+  weights = jax.random.normal(jax.random.key(1), shape[:3] + (shape[4],))
+  conv = functools.partial(winograd.conv3x3, tile=tile)
+
+  def loss(fn):
+    return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
+
+  np.testing.assert_allclose(jax.jit(conv)(x, kernel), xla_conv(x, kernel),
+                             rtol=1e-4, atol=1e-4)
+  got = jax.jit(jax.grad(loss(conv), argnums=(0, 1)))(x, kernel)
+  want = jax.jit(jax.grad(loss(xla_conv), argnums=(0, 1)))(x, kernel)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_known_kernel_shifts_and_sums():
+  """A kernel with one tap at (0, 0) reads the pixel up-left: y[i, j] = x[i-1, j-1]."""
+  x = jnp.arange(2 * 8 * 8, dtype=jnp.float32).reshape(2, 8, 8, 1)
+  kernel = jnp.zeros((3, 3, 1, 1)).at[0, 0].set(1.0)
+  y = winograd.conv3x3(x, kernel)
+  np.testing.assert_allclose(y[:, 1:, 1:], x[:, :-1, :-1], atol=1e-4)
+  np.testing.assert_allclose(y[:, 0], 0.0, atol=1e-4)
+  box = winograd.conv3x3(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1)))[0, ..., 0]
+  np.testing.assert_allclose(box, [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]],
+                             atol=1e-5)
+
+
+def test_tile_falls_back_to_what_divides_the_map():
+  assert winograd.tile_size_for(16, 16, 4) == 4
+  assert winograd.tile_size_for(8, 6, 4) == 2
+  assert winograd.tile_size_for(16, 16, 2) == 2
+  x, kernel = _random(1, 6, 6, 2, 3, seed=3)     # 6 is not a multiple of 4: F(2x2)
+  np.testing.assert_allclose(winograd.conv3x3(x, kernel, tile=4), xla_conv(x, kernel),
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_bfloat16_close_to_float32():
+  x, kernel = _random(2, 8, 8, 8, 4, seed=9)
+  got = winograd.conv3x3(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_allclose(got.astype(jnp.float32), xla_conv(x, kernel), rtol=0.05, atol=0.1)
+
+
+def test_bad_shapes_raise():
+  x, kernel = _random(1, 8, 8, 3, 2, seed=0)
+  with pytest.raises(ValueError, match="input channels"):
+    winograd.conv3x3(x[..., :2], kernel)
+  with pytest.raises(ValueError, match="divisible by 2"):
+    winograd.conv3x3(x[:, :7], kernel)
+  with pytest.raises(ValueError, match="3, 3, Cin, Cout"):
+    winograd.conv3x3(x, jnp.zeros((5, 5, 3, 2)))
