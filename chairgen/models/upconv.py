@@ -17,7 +17,7 @@ gradient of a stride-2 convolution; its weights are this kernel flipped in both 
   one 2x2 VALID convolution of the 1-padded input with 4 * Cout output channels (one group per
   phase (ry, rx)) followed by a shifted depth-to-space gives the result with no multiplications
   by inserted zeros.  `upconv_phase4` does the same with four separate 2x2 convolutions; see
-  `python -m chairgen.models.upconv_benchmark` and docs/models.md for which is faster.
+  `python -m chairgen.models.layer_benchmark` and docs/models.md for which is faster.
 
   Its kernel gradient is computed by `conv_valid_gemm_wgrad`: one 2-D matrix product per kernel
   tap instead of XLA:CPU's weight-gradient convolution, whose window spans the whole feature

@@ -1,10 +1,13 @@
-r"""Times the up-convolution implementations, and the generator's gradient with each.
+r"""Times the layer implementations of 1s-S-deep, and the generator's gradient with each.
 
-    python -m chairgen.models.upconv_benchmark [--batch=32] [--image_size=64] [--repeats=5]
+    python -m chairgen.models.layer_benchmark [--batch=32] [--image_size=64] [--repeats=5] \
+        [--upconv_impls=phase,conv_transpose] [--conv_impls=winograd,xla] [--nogenerator]
 
-Prints, per layer of 1s-S-deep at the given size, the forward time and the forward+backward
-time (gradients for input and kernel) of each implementation, then the time of one gradient
-of the whole generator's loss.  Numbers are medians of `repeats` runs after compilation.
+Prints, per up-convolution and per 3x3 convolution of 1s-S-deep at the given size, the forward
+time and the forward+backward time (gradients for input and kernel) of each implementation
+(upconv.IMPLEMENTATIONS, layers.CONV_IMPLS), then the time of one gradient of the whole
+generator's loss with each up-convolution.  Numbers are medians of `repeats` runs after
+compilation.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from chairgen import losses
 from chairgen import models
+from chairgen.models import layers
 from chairgen.models import upconv
 from chairgen.models import variants
 
@@ -27,6 +31,11 @@ _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image size of the generator.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed runs per measurement.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 1.0, "Generator width multiplier.")
+_UPCONV_IMPLS = flags.DEFINE_list("upconv_impls", list(upconv.IMPLEMENTATIONS),
+                                  "Up-convolution implementations to time.")
+_CONV_IMPLS = flags.DEFINE_list("conv_impls", [c for c in layers.CONV_IMPLS if c != "auto"],
+                                "3x3 convolution implementations to time.")
+_GENERATOR = flags.DEFINE_bool("generator", True, "Also time the whole generator's gradient.")
 _THETA_DIM = 8
 
 
@@ -49,20 +58,42 @@ def _layer_shapes(image_size: int, multiplier: float) -> list[tuple[int, int, in
   return [(variants.BASE_SIZE * 2 ** i, a, b) for i, (a, b) in enumerate(zip(c_in, c_out))]
 
 
+def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
+                repeats: int) -> str:
+  row = []
+  for name, fn in fns.items():
+    fwd = jax.jit(fn)
+    grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))), argnums=(0, 1)))
+    t_f = _median_seconds(lambda: fwd(x, kernel), repeats)
+    t_g = _median_seconds(lambda: grad(x, kernel), repeats)
+    row.append(f"{name} {1e3 * t_f:7.1f} / {1e3 * t_g:7.1f}")
+  return "   ".join(row)
+
+
+def _conv_fn(impl: str) -> Callable:
+  """A 3x3 'SAME' convolution x, kernel -> y computed as layers.Conv(impl=impl) does."""
+  def fn(x, kernel):
+    layer = layers.Conv(kernel.shape[-1], relu=False, impl=impl)
+    params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
+    return layer.apply({"params": params}, x)
+  return fn
+
+
 def bench_layers(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
   print(f"per layer, batch {batch}: forward / forward+backward, milliseconds")
-  for size, c_in, c_out in _layer_shapes(image_size, multiplier):
+  upconvs = {name: upconv.IMPLEMENTATIONS[name] for name in _UPCONV_IMPLS.value}
+  convs = {name: _conv_fn(name) for name in _CONV_IMPLS.value}
+  for i, (size, c_in, c_out) in enumerate(_layer_shapes(image_size, multiplier)):
     kx, kk = jax.random.split(jax.random.key(size))
     x = jax.random.normal(kx, (batch, size, size, c_in))
     kernel = jax.random.normal(kk, (4, 4, c_in, c_out)) * 0.05
-    row = []
-    for name, fn in upconv.IMPLEMENTATIONS.items():
-      fwd = jax.jit(fn)
-      grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))), argnums=(0, 1)))
-      t_f = _median_seconds(lambda: fwd(x, kernel), repeats)
-      t_g = _median_seconds(lambda: grad(x, kernel), repeats)
-      row.append(f"{name} {1e3 * t_f:7.1f} / {1e3 * t_g:7.1f}")
-    print(f"  {size:3d}px {c_in:3d}->{c_out:3d}:  " + "   ".join(row))
+    print(f"  upconv{i + 1} {size:3d}px {c_in:3d}->{c_out:3d}:  "
+          + _time_layer(upconvs, x, kernel, repeats), flush=True)
+    if c_out != 5 and convs:   # each hidden up-convolution is followed by conv{i+1}
+      x = jax.random.normal(kx, (batch, 2 * size, 2 * size, c_out))
+      kernel = jax.random.normal(kk, (3, 3, c_out, c_out)) * (2 / (9 * c_out)) ** 0.5
+      print(f"  conv{i + 1}   {2 * size:3d}px {c_out:3d}->{c_out:3d}:  "
+            + _time_layer(convs, x, kernel, repeats), flush=True)
 
 
 def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
@@ -74,7 +105,7 @@ def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int
   image = jnp.full((batch, image_size, image_size, 3), 0.5)
   mask = jnp.full((batch, image_size, image_size, 1), 0.5)
   loss_config = losses.default_config()
-  for impl in upconv.IMPLEMENTATIONS:
+  for impl in _UPCONV_IMPLS.value:
     config = models.default_config()
     config.upconv_impl = impl
     config.width_multiplier = multiplier
@@ -96,7 +127,8 @@ def main(argv):
   del argv
   print(f"jax {jax.__version__}, {jax.devices()[0].platform}, {jax.device_count()} device(s)")
   bench_layers(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
-  bench_generator(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
+  if _GENERATOR.value:
+    bench_generator(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
 
 
 if __name__ == "__main__":
