@@ -102,7 +102,15 @@ def machine_info() -> dict:
           break
   except OSError:
     pass
-  info = {"cpu": model, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+  isa = []
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if x in flags]
+  except OSError:
+    pass
+  info = {"cpu": model, "cpu_isa": isa, "cpu_count": os.cpu_count(),
+          "python": platform.python_version(),
           "jax": jax.__version__, "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()],
           "xla_flags": os.environ.get("XLA_FLAGS", "")}
@@ -494,8 +502,8 @@ def benchmark_pipeline(size: int, batch_size: int, batches: int = 30) -> dict:
 def print_table(results: dict) -> None:
   print("\n" + "=" * 96)
   info = results["machine"]
-  print(f"{info['cpu']}, {info['cpu_count']} cores, jax {info['jax']} ({info['backend']}), "
-        f"torch {info.get('torch')}")
+  print(f"{info['cpu']} ({' '.join(info.get('cpu_isa', []))}), {info['cpu_count']} cores, "
+        f"jax {info['jax']} ({info['backend']}), torch {info.get('torch')}")
   header = (f"{'size':>5} {'batch':>5}  {'contender':<24} {'images/s':>9} {'step ms':>8} "
             f"{'compile s':>9} {'XLA MiB':>8} {'RSS MiB':>8}  {'vs torch-compile':>16}")
   print(header)

@@ -102,29 +102,32 @@ def _valid_conv(x_pad: Array, kernel: Array) -> Array:
                                   dimension_numbers=_DIMENSION_NUMBERS)
 
 
-@jax.custom_vjp
-def conv_valid_gemm_wgrad(x_pad: Array, kernel: Array) -> Array:
-  """Stride-1 VALID convolution (NHWC, HWIO) whose kernel gradient is a GEMM per tap.
+def with_kernel_grad(forward: Callable[[Array, Array], Array],
+                     kernel_grad: Callable[[Array, Array, tuple], Array]
+                     ) -> Callable[[Array, Array], Array]:
+  """forward(x, kernel) with autodiff's input gradient and kernel_grad(x, dy, kernel.shape)."""
 
-  Forward and input gradient are XLA's; only the weight gradient is rewritten (see the
-  module docstring).  Used by `upconv_phase` and by `layers.Conv` for narrow layers.
-  """
-  return _valid_conv(x_pad, kernel)
+  @jax.custom_vjp
+  def fn(x, kernel):
+    return forward(x, kernel)
+
+  def fn_fwd(x, kernel):
+    return forward(x, kernel), (x, kernel)
+
+  def fn_bwd(residuals, dy):
+    x, kernel = residuals
+    _, input_vjp = jax.vjp(lambda x_: forward(x_, kernel), x)
+    dx, = input_vjp(dy)
+    return dx, kernel_grad(x, dy, kernel.shape).astype(kernel.dtype)
+
+  fn.defvjp(fn_fwd, fn_bwd)
+  return fn
 
 
-def _conv_valid_fwd(x_pad, kernel):
-  return _valid_conv(x_pad, kernel), (x_pad, kernel)
-
-
-def _conv_valid_bwd(residuals, dy):
-  x_pad, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x: _valid_conv(x, kernel), x_pad)
-  dx, = input_vjp(dy)
-  dk = _weight_grad_by_taps(x_pad, dy, kernel.shape).astype(kernel.dtype)
-  return dx, dk
-
-
-conv_valid_gemm_wgrad.defvjp(_conv_valid_fwd, _conv_valid_bwd)
+# Stride-1 VALID convolution (NHWC, HWIO) whose kernel gradient is a GEMM per tap: forward and
+# input gradient are XLA's (see the module docstring).  Used by `upconv_phase` and by
+# `layers.Conv(impl='gemm_wgrad')`.
+conv_valid_gemm_wgrad = with_kernel_grad(_valid_conv, _weight_grad_by_taps)
 
 
 def _upconv_phase_with(conv: Callable[[Array, Array], Array]):
@@ -199,24 +202,9 @@ def _upconv_kernel_grad_im2col(x_BxHxWxCin: Array, dy_Bx2Hx2WxCout: Array) -> Ar
   return jnp.transpose(dk.reshape(c_in, KERNEL_SIZE, KERNEL_SIZE, c_out), (1, 2, 0, 3))
 
 
-@jax.custom_vjp
-def upconv_phase_im2col(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
-  """`upconv_phase`'s forward pass and input gradient; kernel gradient as one im2col GEMM."""
-  return _upconv_phase_autodiff(x_BxHxWxCin, kernel_4x4xCinxCout)
-
-
-def _im2col_fwd(x, kernel):
-  return _upconv_phase_autodiff(x, kernel), (x, kernel)
-
-
-def _im2col_bwd(residuals, dy):
-  x, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x_: _upconv_phase_autodiff(x_, kernel), x)
-  dx, = input_vjp(dy)
-  return dx, _upconv_kernel_grad_im2col(x, dy).astype(kernel.dtype)
-
-
-upconv_phase_im2col.defvjp(_im2col_fwd, _im2col_bwd)
+# `upconv_phase`'s forward pass and input gradient; kernel gradient as one im2col GEMM.
+upconv_phase_im2col = with_kernel_grad(
+    _upconv_phase_autodiff, lambda x, dy, _: _upconv_kernel_grad_im2col(x, dy))
 
 
 IMPLEMENTATIONS: dict[str, Callable[[Array, Array], Array]] = {
