@@ -73,6 +73,9 @@ _WITH_AUGMENT = flags.DEFINE_bool("with_augment", True,
                                   "Also time the JAX float32 step with T_θ on (jax-float32+T).")
 _TORCH_MODES = flags.DEFINE_list("torch_modes", ["eager", "compile"], "PyTorch contenders.")
 _SKIP_TORCH = flags.DEFINE_bool("skip_torch", False, "Time JAX only.")
+_IMPORT_TORCH = flags.DEFINE_bool(
+    "import_torch", False, "Import torch into this (the JAX) process and run one matmul first, "
+    "as the old single-process harness did: with --skip_torch, shows what that costs JAX.")
 _NUM_STYLES = flags.DEFINE_integer("num_styles", 809, "One-hot style size (paper's chairs).")
 _UPCONV_IMPL = flags.DEFINE_string("upconv_impl", None,
                                    "config.model.upconv_impl (default: the config's).")
@@ -316,14 +319,22 @@ class TorchWorker:
 
   def build(self, **kwargs) -> Contender:
     name, compile_s, memory = self.call("build", kwargs)
-    contender = Contender(name, None, compile_s, memory)  # type: ignore[arg-type]
-    contender.run = lambda count, rss: self.call("run", name, count)  # type: ignore[method-assign]
-    return contender
+    return RemoteContender(name, None, compile_s, memory, worker=self)  # type: ignore[arg-type]
 
   def close(self) -> None:
     if self._process.is_alive():
       self._conn.send(("close",))
       self._process.join(timeout=30)
+
+
+@dataclasses.dataclass
+class RemoteContender(Contender):
+  """A contender living in a TorchWorker: its steps run (and are timed) there."""
+  worker: TorchWorker | None = None
+
+  def run(self, count: int, rss: PeakRss) -> tuple[list[float], int]:
+    del rss  # the worker samples its own process
+    return self.worker.call("run", self.name, count)
 
 
 def make_torch_contender(mode: str, size: int, num_styles: int, batch: dict[str, np.ndarray],
@@ -548,6 +559,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   if _STEPS.value < 1 or _ROUNDS.value < 1:
     raise app.UsageError("--steps and --rounds must be >= 1")
+  if _IMPORT_TORCH.value:
+    import torch  # pylint: disable=g-import-not-at-top
+    torch.ones(512, 512) @ torch.ones(512, 512)  # starts its OpenMP / MKL runtimes
   torch_worker = None
   if not _SKIP_TORCH.value:
     if importlib.util.find_spec("torch") is None:
