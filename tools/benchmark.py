@@ -53,6 +53,7 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=wrong-import-position
 
 from chairgen import augment  # pylint: disable=wrong-import-position
+from chairgen import host_memory  # pylint: disable=wrong-import-position
 from chairgen import input_pipeline  # pylint: disable=wrong-import-position
 from chairgen import models  # pylint: disable=wrong-import-position
 from chairgen import train  # pylint: disable=wrong-import-position
@@ -88,6 +89,10 @@ _WITH_BEFORE = flags.DEFINE_bool(
     f"docs/performance.md ({BEFORE}: XLA's convolutions and gradients everywhere).")
 _PIPELINE = flags.DEFINE_bool("pipeline", True, "Time the input pipeline.")
 _AUGMENT = flags.DEFINE_bool("augment", True, "Time T_θ (augment.sample_theta + apply) alone.")
+_HOST_ALLOCATOR = flags.DEFINE_enum(
+    "host_allocator", "auto", host_memory.CHOICES, "chairgen.host_memory mode, applied to the "
+    "JAX process and to the torch worker alike ('system': glibc's defaults, which re-map "
+    "large buffers on every allocation).")
 _JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch and initialisation.")
 
@@ -270,8 +275,9 @@ def torch_info() -> dict:
   return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
-def _torch_worker_main(conn) -> None:
+def _torch_worker_main(conn, host_allocator: str) -> None:
   """Serves TorchWorker's calls: ('info',), ('build', kwargs), ('run', name, count), ('close',)."""
+  host_memory.configure(host_allocator)   # before torch starts its threads
   contenders: dict[str, Contender] = {}
   rss = PeakRss()
   while True:
@@ -280,7 +286,7 @@ def _torch_worker_main(conn) -> None:
       if command == "close":
         break
       if command == "info":
-        reply = torch_info()
+        reply = {**torch_info(), "torch_host_allocator": host_memory.applied()}
       elif command == "build":
         c = make_torch_contender(**args[0])
         contenders[c.name] = c
@@ -304,10 +310,11 @@ class TorchWorker:
   idle one waits on a pipe.
   """
 
-  def __init__(self):
+  def __init__(self, host_allocator: str = "system"):
     ctx = multiprocessing.get_context("spawn")
     self._conn, child = ctx.Pipe()
-    self._process = ctx.Process(target=_torch_worker_main, args=(child,), daemon=True)
+    self._process = ctx.Process(target=_torch_worker_main, args=(child, host_allocator),
+                                daemon=True)
     self._process.start()
 
   def call(self, *message):
@@ -557,6 +564,7 @@ def parse_sizes(entries: list[str]) -> list[tuple[int, int]]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  host_allocator = host_memory.configure(_HOST_ALLOCATOR.value)   # before JAX's first step
   if _STEPS.value < 1 or _ROUNDS.value < 1:
     raise app.UsageError("--steps and --rounds must be >= 1")
   if _IMPORT_TORCH.value:
@@ -568,13 +576,14 @@ def main(argv):
       print("torch is not installed (pip install torch==2.13.0, CPU build); timing JAX only. "
             "Pass --skip_torch to silence this.", file=sys.stderr)
     else:
-      torch_worker = TorchWorker()
+      torch_worker = TorchWorker(host_allocator)
   results = {"machine": machine_info(), "flags": {
       "steps": _STEPS.value, "rounds": _ROUNDS.value, "warmup": _WARMUP.value,
       "num_styles": _NUM_STYLES.value, "upconv_impl": _UPCONV_IMPL.value,
       "memory_note": "xla_buffers_bytes: compiled.memory_analysis() of the step; "
                      "process_peak_rss_bytes: psutil RSS sampled every 10 ms while the "
                      "contender ran (the process of its framework: JAX in this one, torch in a worker)."}, "sizes": []}
+  results["machine"]["host_allocator"] = host_allocator
   if torch_worker is not None:
     results["machine"].update(torch_worker.call("info"))
   rss = PeakRss()

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from chairgen import host_memory
 from chairgen import losses
 from chairgen import models
 from chairgen.models import layers
@@ -125,7 +126,8 @@ def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int
 
 def main(argv):
   del argv
-  print(f"jax {jax.__version__}, {jax.devices()[0].platform}, {jax.device_count()} device(s)")
+  allocator = host_memory.configure()
+  print(f"host allocator {allocator}; jax {jax.__version__}, {jax.devices()[0].platform}, {jax.device_count()} device(s)")
   bench_layers(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
   if _GENERATOR.value:
     bench_generator(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
