@@ -193,13 +193,12 @@ def test_conv_implementations_share_parameters(conv_impl):
     np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-4)
 
 
-def test_auto_conv_impl_picks_by_backend_and_width():
+def test_auto_conv_impl_picks_by_backend():
   cpu = jax.default_backend() == "cpu"
-  assert layers.resolve_conv_impl("auto", 256) == ("winograd" if cpu else "xla")
-  assert layers.resolve_conv_impl("auto", 48) == ("gemm_wgrad" if cpu else "xla")
-  assert layers.resolve_conv_impl("winograd4", 48) == "winograd4"
+  assert layers.resolve_conv_impl("auto") == ("winograd" if cpu else "xla")
+  assert layers.resolve_conv_impl("winograd4") == "winograd4"
   with pytest.raises(ValueError, match="unknown conv_impl"):
-    layers.resolve_conv_impl("fft", 8)
+    layers.resolve_conv_impl("fft")
 
 
 def test_bfloat16_compute_keeps_float32_params():

@@ -40,22 +40,20 @@ he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 #                more than the GEMMs it saves);
 #  'gemm_wgrad': XLA's convolution and input gradient, kernel gradient as one GEMM per tap;
 #  'xla':        XLA's convolution and its own gradients (the reference; cuDNN on GPUs);
-#  'auto':       on the CPU 'winograd', or 'gemm_wgrad' for layers of at most
-#                WINOGRAD_MIN_CHANNELS - 1 input channels (1s-S-deep's 48-channel conv3 at
-#                64x64, where the transforms cost more than the GEMMs); 'xla' elsewhere.
+#  'auto':       'winograd' on the CPU, 'xla' elsewhere (cuDNN / the TPU's convolutions).
+#                With glibc's defaults the 48-channel conv3 of 1s-S-deep at 128 px was faster
+#                with 'gemm_wgrad'; with chairgen.host_memory keeping freed buffers mapped
+#                (what every entry point does), Winograd is faster at every width measured.
 CONV_IMPLS = ("auto", "winograd", "winograd4", "gemm_wgrad", "xla")
-WINOGRAD_MIN_CHANNELS = 65
 
 
-def resolve_conv_impl(impl: str, in_channels: int) -> str:
-  """'auto' -> the implementation for the default backend and layer width; validates."""
+def resolve_conv_impl(impl: str) -> str:
+  """'auto' -> the implementation for the default backend; validates."""
   if impl not in CONV_IMPLS:
     raise ValueError(f"unknown conv_impl {impl!r}; choose one of {CONV_IMPLS}")
   if impl != "auto":
     return impl
-  if jax.default_backend() != "cpu":
-    return "xla"
-  return "winograd" if in_channels >= WINOGRAD_MIN_CHANNELS else "gemm_wgrad"
+  return "winograd" if jax.default_backend() == "cpu" else "xla"
 
 
 class Layer(nn.Module):
@@ -98,7 +96,7 @@ class Conv(Layer):
     kernel = self.param("kernel", he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    impl = resolve_conv_impl(self.impl, x.shape[-1])
+    impl = resolve_conv_impl(self.impl)
     if impl.startswith("winograd") and k == 3:
       y = winograd.conv3x3(x, kernel, tile=4 if impl == "winograd4" else 2)
     elif impl == "gemm_wgrad":
