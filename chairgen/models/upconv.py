@@ -207,33 +207,8 @@ upconv_phase_im2col = with_kernel_grad(
     _upconv_phase_autodiff, lambda x, dy, _: _upconv_kernel_grad_im2col(x, dy))
 
 
-def _phase_patches(x_pad: Array, h: int, w: int) -> Array:
-  """im2col of the 2x2 windows: f[B, H+2, W+2, C] -> f[B, H+1, W+1, 4 C] (tap-major)."""
-  return jnp.concatenate([x_pad[:, a:a + h + 1, b:b + w + 1] for a in (0, 1) for b in (0, 1)],
-                         axis=-1)
-
-
-def upconv_phase_gemm(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
-  """`upconv_phase` as im2col + one matrix product [B(H+1)(W+1), 4 Cin] x [4 Cin, 4 Cout].
-
-  Autodiff makes both gradients matrix products too: the input gradient dY Kᵀ followed by
-  col2im (four shifted adds), the kernel gradient patchesᵀ dY in one GEMM.
-  """
-  _check_shapes(x_BxHxWxCin, kernel_4x4xCinxCout)
-  b, h, w, _ = x_BxHxWxCin.shape
-  c_in, c_out = kernel_4x4xCinxCout.shape[2:]
-  k = _phase_kernels(kernel_4x4xCinxCout)         # [ry, rx, a, b, Cin, Cout]
-  k = jnp.transpose(k, (2, 3, 4, 0, 1, 5)).reshape(4 * c_in, 4 * c_out)
-  x_pad = jnp.pad(x_BxHxWxCin, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  patches = _phase_patches(x_pad, h, w).reshape(-1, 4 * c_in)
-  y = jnp.dot(patches, k, preferred_element_type=jnp.float32).astype(x_BxHxWxCin.dtype)
-  y = y.reshape(b, h + 1, w + 1, 2, 2, c_out)
-  return _interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
-
-
 IMPLEMENTATIONS: dict[str, Callable[[Array, Array], Array]] = {
     "phase": upconv_phase,
-    "phase_gemm": upconv_phase_gemm,
     "phase4": upconv_phase4,
     "phase_autodiff": upconv_phase_autodiff,
     "phase_im2col": upconv_phase_im2col,
