@@ -183,7 +183,7 @@ def test_upconv_implementations_share_parameters():
     np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("conv_impl", ["winograd", "winograd4", "gemm_wgrad"])
+@pytest.mark.parametrize("conv_impl", ["winograd", "winograd_autodiff", "winograd4", "gemm_wgrad"])
 def test_conv_implementations_share_parameters(conv_impl):
   _, _, variables, reference = cached("1s-S-deep", conv_impl="xla")
   _, _, _, other = cached("1s-S-deep", conv_impl=conv_impl)

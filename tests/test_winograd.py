@@ -25,12 +25,13 @@ def _random(batch, height, width, c_in, c_out, seed):
 SHAPES = [(1, 4, 4, 1, 1), (2, 8, 8, 3, 5), (2, 4, 12, 6, 4)]
 
 
-@pytest.mark.parametrize("tile", [2, 4])
+# (tile, autodiff): F(2x2) with its own VJP and with autodiff's, F(4x4) (always autodiff).
+@pytest.mark.parametrize("tile, autodiff", [(2, False), (2, True), (4, True)])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_and_gradients_equal_xla(shape, tile):
+def test_forward_and_gradients_equal_xla(shape, tile, autodiff):
   x, kernel = _random(*shape, seed=sum(shape))
   weights = jax.random.normal(jax.random.key(1), shape[:3] + (shape[4],))
-  conv = functools.partial(winograd.conv3x3, tile=tile)
+  conv = functools.partial(winograd.conv3x3, tile=tile, autodiff=autodiff)
 
   def loss(fn):
     return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
@@ -62,6 +63,19 @@ def test_tile_falls_back_to_what_divides_the_map():
   x, kernel = _random(1, 6, 6, 2, 3, seed=3)     # 6 is not a multiple of 4: F(2x2)
   np.testing.assert_allclose(winograd.conv3x3(x, kernel, tile=4), xla_conv(x, kernel),
                              rtol=1e-4, atol=1e-4)
+
+
+def test_custom_vjp_matches_autodiff_on_a_wide_map():
+  """The F(2x2) VJP's tile shifts at the map borders: compare with autodiff, 16x24 map."""
+  x, kernel = _random(2, 16, 24, 7, 9, seed=3)
+  cotangent = jax.random.normal(jax.random.key(4), (2, 16, 24, 9))
+  grads = {}
+  for autodiff in (False, True):
+    conv = functools.partial(winograd.conv3x3, autodiff=autodiff)
+    _, vjp = jax.vjp(conv, x, kernel)
+    grads[autodiff] = vjp(cotangent)
+  for g, w in zip(grads[False], grads[True]):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
 
 
 def test_bfloat16_close_to_float32():

@@ -34,8 +34,10 @@ he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 
 # How layers.Conv computes its 3x3 convolution (all share the [3, 3, Cin, Cout] kernel, so
 # checkpoints are interchangeable):
-#  'winograd':   F(2x2, 3x3) as 16 batched GEMMs (models/winograd.py), autodiff gradients; the
+#  'winograd':   F(2x2, 3x3) as 16 batched GEMMs (models/winograd.py), gradients as batched
+#                GEMMs between elementwise transforms (its own VJP); the
 #                fastest train step on XLA:CPU (docs/performance.md);
+#  'winograd_autodiff': the same forward pass with autodiff's gradients (for comparisons);
 #  'winograd4':  F(4x4, 3x3): 4x fewer multiplications, but slower there (its transforms cost
 #                more than the GEMMs it saves);
 #  'gemm_wgrad': XLA's convolution and input gradient, kernel gradient as one GEMM per tap;
@@ -44,7 +46,7 @@ he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 #                With glibc's defaults the 48-channel conv3 of 1s-S-deep at 128 px was faster
 #                with 'gemm_wgrad'; with chairgen.host_memory keeping freed buffers mapped
 #                (what every entry point does), Winograd is faster at every width measured.
-CONV_IMPLS = ("auto", "winograd", "winograd4", "gemm_wgrad", "xla")
+CONV_IMPLS = ("auto", "winograd", "winograd_autodiff", "winograd4", "gemm_wgrad", "xla")
 
 
 def resolve_conv_impl(impl: str) -> str:
@@ -98,7 +100,8 @@ class Conv(Layer):
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     impl = resolve_conv_impl(self.impl)
     if impl.startswith("winograd") and k == 3:
-      y = winograd.conv3x3(x, kernel, tile=4 if impl == "winograd4" else 2)
+      y = winograd.conv3x3(x, kernel, tile=4 if impl == "winograd4" else 2,
+                           autodiff=impl == "winograd_autodiff")
     elif impl == "gemm_wgrad":
       pad = ((0, 0), ((k - 1) // 2, k // 2), ((k - 1) // 2, k // 2), (0, 0))   # as "SAME"
       y = upconv_lib.conv_valid_gemm_wgrad(jnp.pad(x, pad), kernel)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 Array = jax.Array
@@ -86,10 +87,82 @@ def untransform_output(m_TxNxC: Array, m: int, batch: int, height: int, width: i
   return y.reshape(batch, height, width, c)
 
 
-def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_TILE) -> Array:
+def _phases(x_BxHxWxC: Array) -> list[list[Array]]:
+  """[[x[:, r::2, s::2] for s in (0, 1)] for r in (0, 1)]: each f[B, H/2, W/2, C]."""
+  return [[x_BxHxWxC[:, r::2, s::2] for s in (0, 1)] for r in (0, 1)]
+
+
+def _shift_tiles(x: Array, shift: int, axis: int) -> Array:
+  """out[t] = x[t + shift] along `axis` (tile index), zero where t + shift is outside."""
+  pad = [(0, 0)] * x.ndim
+  length = x.shape[axis]
+  if shift > 0:
+    pad[axis] = (0, shift)
+    return lax.slice_in_dim(jnp.pad(x, pad), shift, shift + length, axis=axis)
+  pad[axis] = (-shift, 0)
+  return lax.slice_in_dim(jnp.pad(x, pad), 0, length, axis=axis)
+
+
+# Input row q = 2p + r of a 2x2-tiled map is row i of tile p + s: the (i, s) pairs for r = 0, 1
+# (tile p covers input rows 2p - 1 ... 2p + 2).
+_F2_INPUT_TAPS = (((1, 0), (3, -1)), ((2, 0), (0, 1)))
+
+
+@jax.custom_vjp
+def _conv3x3_f2(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
+  b, h, w, _ = x_BxHxWxCin.shape
+  v = transform_input(x_BxHxWxCin, 2)
+  u = transform_kernel(kernel_3x3xCinxCout, 2)
+  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
+  return untransform_output(prod.astype(x_BxHxWxCin.dtype), 2, b, h, w)
+
+
+def _conv3x3_f2_fwd(x, kernel):
+  b, h, w, _ = x.shape
+  v = transform_input(x, 2)
+  u = transform_kernel(kernel, 2)
+  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
+  return untransform_output(prod.astype(x.dtype), 2, b, h, w), (v, u, kernel)
+
+
+def _conv3x3_f2_bwd(residuals, dy_BxHxWxCout):
+  """Both gradients as two batched GEMMs between elementwise transforms (no scatters).
+
+  dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, dK = Gᵀ dU G, and dX gathers B dV Bᵀ from
+  the (up to) four tiles that overlap each input pixel, by pixel parity.
+  """
+  v, u, kernel = residuals
+  bt, g, at = (np.asarray(m) for m in TRANSFORMS[2])
+  b, h, w, c_out = dy_BxHxWxCout.shape
+  dyp = _phases(dy_BxHxWxCout)                                       # [r][s] f[B, H/2, W/2, C]
+  rows = [_combine(at.T, [dyp[r][s] for r in (0, 1)]) for s in (0, 1)]   # [s][a]
+  dm = jnp.stack([x for a in range(4) for x in _combine(at.T, [rows[s][a] for s in (0, 1)])])
+  dm = dm.reshape(16, -1, c_out)                                     # [a*4 + b, N, Cout]
+  dv = jnp.einsum("tno,tco->tnc", dm, u, preferred_element_type=jnp.float32).astype(v.dtype)
+  du = jnp.einsum("tnc,tno->tco", v, dm, preferred_element_type=jnp.float32)
+  gm = jnp.asarray(g, jnp.float32)
+  dk = jnp.einsum("ai,abco,bj->ijco", gm, du.reshape(4, 4, *du.shape[1:]), gm)
+  c_in = v.shape[-1]
+  dv = dv.reshape(4, 4, b, h // 2, w // 2, c_in)
+  cols = [_combine(bt.T, [dv[a, bb] for a in range(4)]) for bb in range(4)]   # [b][i]
+  wt = [_combine(bt.T, [cols[bb][i] for bb in range(4)]) for i in range(4)]    # [i][j]
+  dx = [[sum(_shift_tiles(_shift_tiles(wt[i][j], sy, 1), sx, 2)
+             for i, sy in _F2_INPUT_TAPS[r] for j, sx in _F2_INPUT_TAPS[s])
+         for s in (0, 1)] for r in (0, 1)]
+  dx = jnp.stack([jnp.stack(row, axis=3) for row in dx], axis=2)    # [B, H/2, r, W/2, s, C]
+  return dx.reshape(b, h, w, c_in).astype(v.dtype), dk.astype(kernel.dtype)
+
+
+_conv3x3_f2.defvjp(_conv3x3_f2_fwd, _conv3x3_f2_bwd)
+
+
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_TILE,
+            autodiff: bool = False) -> Array:
   """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO): f[B, H, W, Cout].
 
   tile: the largest output tile m to use (4 or 2); smaller maps fall back to what divides them.
+  autodiff: F(2x2) with autodiff's gradients instead of `_conv3x3_f2_bwd` (for comparisons;
+    F(4x4) always uses autodiff's).
   """
   if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
     raise ValueError(f"winograd.conv3x3 takes x [B, H, W, C] and a [3, 3, Cin, Cout] kernel, "
@@ -99,6 +172,8 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_
     raise ValueError(f"kernel expects {kernel_3x3xCinxCout.shape[2]} input channels, "
                      f"input has {c_in}")
   m = tile_size_for(h, w, tile)
+  if m == 2 and not autodiff:
+    return _conv3x3_f2(x_BxHxWxCin, kernel_3x3xCinxCout)
   v = transform_input(x_BxHxWxCin, m)
   u = transform_kernel(kernel_3x3xCinxCout, m)
   prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
