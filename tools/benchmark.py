@@ -36,6 +36,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import statistics
 import sys
 import threading
@@ -65,7 +66,8 @@ _SIZES = flags.DEFINE_list(
     "sizes", None, "SIZExBATCH entries; default 64x64,128x32 (plus 128x128,256x32 on a GPU).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per contender and size (median).")
 _ROUNDS = flags.DEFINE_integer("rounds", 4, "Interleaving rounds the timed steps are split in.")
-_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+_WARMUP = flags.DEFINE_integer(
+    "warmup", 8, "Untimed steps after compilation (the tuned heap settles within ~8).")
 _PAUSE = flags.DEFINE_float(
     "pause_s", 1.0, "Idle seconds before each contender's turn, so that the previous one's "
     "worker threads (OpenMP, XLA's pool) have stopped spinning when its clock starts.")
@@ -187,23 +189,33 @@ class Contender:
   compile_s: float
   memory: dict
   times: list = dataclasses.field(default_factory=list)
+  # Minor page faults and system CPU seconds of this process over the timed steps: what
+  # chairgen.host_memory is about (large buffers mapped and zeroed anew on every step).
+  faults: int = 0
+  system_s: float = 0.0
 
-  def run(self, count: int, rss: PeakRss) -> tuple[list[float], int]:
-    """`count` timed steps: (seconds of each, peak RSS of this process meanwhile)."""
+  def run(self, count: int, rss: PeakRss) -> tuple[list[float], int, int, float]:
+    """`count` timed steps: (seconds of each, peak RSS, minor page faults, system seconds)."""
     times = []
     rss.peak = 0
+    before = resource.getrusage(resource.RUSAGE_SELF)
     with rss.sampling():
       for _ in range(count):
         start = time.perf_counter()
         self.step()
         times.append(time.perf_counter() - start)
-    return times, rss.peak
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (times, rss.peak, after.ru_minflt - before.ru_minflt,
+            after.ru_stime - before.ru_stime)
 
   def summary(self, batch: int) -> dict:
     median = statistics.median(self.times)
+    steps = len(self.times)
     return {"images_per_s": batch / median, "median_step_s": median,
-            "min_step_s": min(self.times), "steps_timed": len(self.times),
-            "compile_s": self.compile_s, "memory": self.memory}
+            "min_step_s": min(self.times), "steps_timed": steps,
+            "compile_s": self.compile_s, "memory": self.memory,
+            "page_faults_per_step": self.faults / steps,
+            "system_s_per_step": self.system_s / steps}
 
 
 # ----------------------------------------------------------------------------- JAX
@@ -339,7 +351,7 @@ class RemoteContender(Contender):
   """A contender living in a TorchWorker: its steps run (and are timed) there."""
   worker: TorchWorker | None = None
 
-  def run(self, count: int, rss: PeakRss) -> tuple[list[float], int]:
+  def run(self, count: int, rss: PeakRss) -> tuple[list[float], int, int, float]:
     del rss  # the worker samples its own process
     return self.worker.call("run", self.name, count)
 
@@ -391,8 +403,10 @@ def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmu
     order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
     for c in order:
       time.sleep(pause_s)
-      times, peak = c.run(count, rss)
+      times, peak, faults, system_s = c.run(count, rss)
       c.times.extend(times)
+      c.faults += faults
+      c.system_s += system_s
       peaks[c.name] = max(peaks[c.name], peak)
   for c in contenders:
     c.memory["process_peak_rss_bytes"] = int(peaks[c.name])
@@ -518,12 +532,13 @@ def benchmark_pipeline(size: int, batch_size: int, batches: int = 30) -> dict:
 
 
 def print_table(results: dict) -> None:
-  print("\n" + "=" * 96)
+  print("\n" + "=" * 111)
   info = results["machine"]
   print(f"{info['cpu']} ({' '.join(info.get('cpu_isa', []))}), {info['cpu_count']} cores, "
         f"jax {info['jax']} ({info['backend']}), torch {info.get('torch')}")
   header = (f"{'size':>5} {'batch':>5}  {'contender':<24} {'images/s':>9} {'step ms':>8} "
-            f"{'compile s':>9} {'XLA MiB':>8} {'RSS MiB':>8}  {'vs torch-compile':>16}")
+            f"{'compile s':>9} {'XLA MiB':>8} {'RSS MiB':>8} {'faults':>7} {'sys ms':>6}"
+            f"  {'vs torch-compile':>16}")
   print(header)
   print("-" * len(header))
   for record in results["sizes"]:
@@ -534,13 +549,15 @@ def print_table(results: dict) -> None:
       ratio = (f"{r['images_per_s'] / base['images_per_s']:16.2f}" if base else "")
       print(f"{record['image_size']:>5} {record['batch_size']:>5}  {name:<24} "
             f"{r['images_per_s']:9.1f} {r['median_step_s'] * 1e3:8.1f} {r['compile_s']:9.1f} "
-            f"{xla} {mem['process_peak_rss_bytes'] / 2**20:8.0f}  {ratio}")
+            f"{xla} {mem['process_peak_rss_bytes'] / 2**20:8.0f} "
+            f"{r['page_faults_per_step']:7.0f} {r['system_s_per_step'] * 1e3:6.0f}  {ratio}")
     print(f"{'':>12} load average {record['load_before']:.2f} before, "
           f"{record['load_after']:.2f} after")
   for key in ("pipeline", "augment"):
     for size, r in results.get(key, {}).items():
       print(f"{key:>8} {size:>5} px: {r['images_per_s']:9.1f} images/s")
-  print("=" * 96)
+  print("faults, sys ms: minor page faults and system CPU milliseconds per timed step")
+  print("=" * 111)
 
 
 def default_sizes() -> list[str]:
