@@ -12,8 +12,9 @@ The price: the process keeps its peak heap (the next step needs it again anyway)
 threads share one arena (contention only matters for many threads doing many small
 allocations, which the train loop does not).  `configure()` must run before JAX starts its
 CPU client: threads keep the arena they first allocated from, and non-main arenas mmap large
-blocks whatever the settings.  `chairgen.cli.start` calls it first thing in every entry point;
-notebooks call it before their first JAX computation.
+blocks whatever the settings.  `chairgen.cli.start` calls it first thing in the experiments'
+entry points, and the benchmarks call it themselves; notebooks call it before their first JAX
+computation.
 
 CHAIRGEN_HOST_ALLOCATOR selects the behaviour: 'auto' (default: tune when JAX will run on the
 CPU, that is JAX_PLATFORMS says cpu or no accelerator plugin is installed), 'tuned' (always)
