@@ -103,22 +103,17 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch and initial
 
 def machine_info() -> dict:
   """CPU model, core count, load and library versions, for the record."""
-  model = platform.processor() or "unknown"
+  fields = {}
   try:
     with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          model = line.split(":", 1)[1].strip()
-          break
+      for line in f:                       # the first CPU's entries
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
   except OSError:
     pass
-  isa = []
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if x in flags]
-  except OSError:
-    pass
+  model = fields.get("model name") or platform.processor() or "unknown"
+  flags = fields.get("flags", "").split()
+  isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if x in flags]
   info = {"cpu": model, "cpu_isa": isa, "cpu_count": os.cpu_count(),
           "python": platform.python_version(),
           "jax": jax.__version__, "backend": jax.default_backend(),

@@ -74,12 +74,16 @@ def _phase_kernels(kernel_4x4xCinxCout: Array) -> Array:
   return jnp.transpose(k, (0, 2, 1, 3, 4, 5))     # [ry, rx, a, b, Cin, Cout]
 
 
-def _interleave(phases: Callable[[int, int], Array]) -> Array:
-  """Depth-to-space: phases(ry, rx) -> [B, H, W, C] becomes [B, 2H, 2W, C]."""
-  rows = [jnp.stack([phases(ry, 0), phases(ry, 1)], axis=3) for ry in (0, 1)]
-  y = jnp.stack(rows, axis=2)                     # [B, H, ry, W, rx, C]
+def interleave(phases: Callable[[int, int], Array], factor: int = 2) -> Array:
+  """Depth-to-space: phases(r, s) f[B, H, W, C] -> f[B, factor H, factor W, C].
+
+  Output pixel (factor i + r, factor j + s) is phases(r, s)[i, j], for r, s < factor.  Shared
+  by the phase up-convolutions and the Winograd tiles (`winograd.py`).
+  """
+  rows = [jnp.stack([phases(r, s) for s in range(factor)], axis=3) for r in range(factor)]
+  y = jnp.stack(rows, axis=2)                     # [B, H, r, W, s, C]
   b, h, _, w, _, c = y.shape
-  return y.reshape(b, 2 * h, 2 * w, c)
+  return y.reshape(b, factor * h, factor * w, c)
 
 
 def _weight_grad_by_taps(x_pad: Array, dy: Array, kernel_shape) -> Array:
@@ -141,7 +145,7 @@ def _upconv_phase_with(conv: Callable[[Array, Array], Array]):
     y = conv(x_pad, k)                              # [B, H+1, W+1, 4*Cout]
     y = y.reshape(*y.shape[:3], 2, 2, c_out)
     # Phase r reads the window starting at padded position m + r.
-    return _interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
+    return interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
   return upconv_fn
 
 
@@ -182,7 +186,7 @@ def upconv_phase4(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
         x_pad[:, ry:ry + h + 1, rx:rx + w + 1], k[ry, rx], window_strides=(1, 1),
         padding="VALID", dimension_numbers=_DIMENSION_NUMBERS)
 
-  return _interleave(phase)
+  return interleave(phase)
 
 
 def _upconv_kernel_grad_im2col(x_BxHxWxCin: Array, dy_Bx2Hx2WxCout: Array) -> Array:

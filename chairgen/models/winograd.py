@@ -4,10 +4,11 @@ Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016): e
 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A for the (m + 2) x (m + 2) input tile d around it,
 so a layer becomes (m + 2)^2 independent matrix products [tiles, Cin] x [Cin, Cout] between
 additions that XLA fuses.  F(4x4, 3x3) needs 36 products per 16 outputs (4x fewer
-multiplications than the direct convolution), F(2x2, 3x3) 16 per 4 (2.25x fewer).  Written in
-plain jnp, the gradients are autodiff's and again batched GEMMs (the input gradient with U^T,
-the kernel gradient V^T dM): on XLA:CPU that is what makes the difference, since XLA's own
-kernel-gradient convolutions ran 5-15x slower than their forward pass (docs/performance.md).
+multiplications than the direct convolution), F(2x2, 3x3) 16 per 4 (2.25x fewer).  The
+gradients are batched GEMMs too (the input gradient with U^T, the kernel gradient V^T dM): on
+XLA:CPU that is what makes the difference, since XLA's own kernel-gradient convolutions ran
+5-15x slower than their forward pass (docs/performance.md).  F(2x2) has its own VJP
+(`_conv3x3_f2_bwd`, no scatters); F(4x4) and `autodiff=True` use autodiff's.
 
 Exact in real arithmetic.  In float32 F(2x2) differs from `lax.conv_general_dilated` by ~1e-6
 relative and F(4x4) by ~1e-5 (tests/test_winograd.py); the feature map's height and width must
@@ -20,6 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 import numpy as np
+
+from chairgen.models import upconv
 
 Array = jax.Array
 
@@ -82,9 +85,8 @@ def untransform_output(m_TxNxC: Array, m: int, batch: int, height: int, width: i
   c = m_TxNxC.shape[-1]
   t = m_TxNxC.reshape(n, n, batch, height // m, width // m, c)
   rows = _combine(at, [t[i] for i in range(n)])                     # m x [n, B, H/m, W/m, C]
-  y = [jnp.stack(_combine(at, [r[j] for j in range(n)]), axis=3) for r in rows]
-  y = jnp.stack(y, axis=2)                                          # [B, H/m, m, W/m, m, C]
-  return y.reshape(batch, height, width, c)
+  tiles = [_combine(at, [r[j] for j in range(n)]) for r in rows]    # [r][s] f[B, H/m, W/m, C]
+  return upconv.interleave(lambda r, s: tiles[r][s], m)
 
 
 def _phases(x_BxHxWxC: Array) -> list[list[Array]]:
@@ -108,21 +110,24 @@ def _shift_tiles(x: Array, shift: int, axis: int) -> Array:
 _F2_INPUT_TAPS = (((1, 0), (3, -1)), ((2, 0), (0, 1)))
 
 
+def _forward(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, m: int
+             ) -> tuple[Array, Array, Array]:
+  """(y, V, U): the convolution and the transforms its F(2x2) VJP keeps."""
+  b, h, w, _ = x_BxHxWxCin.shape
+  v = transform_input(x_BxHxWxCin, m)
+  u = transform_kernel(kernel_3x3xCinxCout, m)
+  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
+  return untransform_output(prod.astype(x_BxHxWxCin.dtype), m, b, h, w), v, u
+
+
 @jax.custom_vjp
 def _conv3x3_f2(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
-  b, h, w, _ = x_BxHxWxCin.shape
-  v = transform_input(x_BxHxWxCin, 2)
-  u = transform_kernel(kernel_3x3xCinxCout, 2)
-  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
-  return untransform_output(prod.astype(x_BxHxWxCin.dtype), 2, b, h, w)
+  return _forward(x_BxHxWxCin, kernel_3x3xCinxCout, 2)[0]
 
 
 def _conv3x3_f2_fwd(x, kernel):
-  b, h, w, _ = x.shape
-  v = transform_input(x, 2)
-  u = transform_kernel(kernel, 2)
-  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
-  return untransform_output(prod.astype(x.dtype), 2, b, h, w), (v, u, kernel)
+  y, v, u = _forward(x, kernel, 2)
+  return y, (v, u, kernel)
 
 
 def _conv3x3_f2_bwd(residuals, dy_BxHxWxCout):
@@ -146,11 +151,10 @@ def _conv3x3_f2_bwd(residuals, dy_BxHxWxCout):
   dv = dv.reshape(4, 4, b, h // 2, w // 2, c_in)
   cols = [_combine(bt.T, [dv[a, bb] for a in range(4)]) for bb in range(4)]   # [b][i]
   wt = [_combine(bt.T, [cols[bb][i] for bb in range(4)]) for i in range(4)]    # [i][j]
-  dx = [[sum(_shift_tiles(_shift_tiles(wt[i][j], sy, 1), sx, 2)
-             for i, sy in _F2_INPUT_TAPS[r] for j, sx in _F2_INPUT_TAPS[s])
-         for s in (0, 1)] for r in (0, 1)]
-  dx = jnp.stack([jnp.stack(row, axis=3) for row in dx], axis=2)    # [B, H/2, r, W/2, s, C]
-  return dx.reshape(b, h, w, c_in).astype(v.dtype), dk.astype(kernel.dtype)
+  dx = upconv.interleave(lambda r, s: sum(
+      _shift_tiles(_shift_tiles(wt[i][j], sy, 1), sx, 2)
+      for i, sy in _F2_INPUT_TAPS[r] for j, sx in _F2_INPUT_TAPS[s]))
+  return dx.astype(v.dtype), dk.astype(kernel.dtype)
 
 
 _conv3x3_f2.defvjp(_conv3x3_f2_fwd, _conv3x3_f2_bwd)
@@ -167,14 +171,11 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_
   if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
     raise ValueError(f"winograd.conv3x3 takes x [B, H, W, C] and a [3, 3, Cin, Cout] kernel, "
                      f"got {x_BxHxWxCin.shape} and {kernel_3x3xCinxCout.shape}")
-  b, h, w, c_in = x_BxHxWxCin.shape
+  _, h, w, c_in = x_BxHxWxCin.shape
   if kernel_3x3xCinxCout.shape[2] != c_in:
     raise ValueError(f"kernel expects {kernel_3x3xCinxCout.shape[2]} input channels, "
                      f"input has {c_in}")
   m = tile_size_for(h, w, tile)
   if m == 2 and not autodiff:
     return _conv3x3_f2(x_BxHxWxCin, kernel_3x3xCinxCout)
-  v = transform_input(x_BxHxWxCin, m)
-  u = transform_kernel(kernel_3x3xCinxCout, m)
-  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
-  return untransform_output(prod.astype(x_BxHxWxCin.dtype), m, b, h, w)
+  return _forward(x_BxHxWxCin, kernel_3x3xCinxCout, m)[0]
