@@ -66,7 +66,7 @@ def test_default_config():
   config = models.default_config()
   assert isinstance(config, ml_collections.ConfigDict)
   assert (config.name, config.vae, config.latent_dim, config.dtype, config.upconv_impl,
-          config.conv_impl) == ("1s-S-deep", False, 512, "float32", "phase", "auto")
+          config.conv_impl) == ("1s-S-deep", False, 512, "float32", "auto", "auto")
   assert config.mask_loss is None
   assert [models.mask_loss_for(name) for name in PAPER_PARAMS] == [
       "nll", "nll", "nll", "nll", "euclidean"]

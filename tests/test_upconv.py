@@ -8,7 +8,8 @@ import pytest
 
 from chairgen.models import upconv
 
-IMPLS = [name for name in upconv.IMPLEMENTATIONS if name != "conv_transpose"]
+# "auto" is "phase" or "winograd" (tested below), so it is not repeated here.
+IMPLS = [name for name in upconv.IMPLEMENTATIONS if name not in ("conv_transpose", "auto")]
 # Jitted once each: one compilation instead of one per operation.
 JIT = {name: jax.jit(fn) for name, fn in upconv.IMPLEMENTATIONS.items()}
 reference = JIT["conv_transpose"]
@@ -113,6 +114,36 @@ def test_bfloat16_close_to_float32():
   assert got.dtype == jnp.bfloat16
   want = reference(x, kernel)
   np.testing.assert_allclose(got.astype(jnp.float32), want, rtol=0.05, atol=0.1)
+
+
+def test_auto_takes_winograd_for_wide_layers_on_the_cpu():
+  on_cpu = jax.default_backend() == "cpu"
+  for c_out in (upconv.WINOGRAD_MIN_CHANNELS - 1, upconv.WINOGRAD_MIN_CHANNELS):
+    x, kernel = _random((2, 4, 4, 3, c_out), seed=c_out)
+    jaxpr = str(jax.make_jaxpr(upconv.upconv_auto)(x, kernel))
+    assert ("tiled_products" in jaxpr) == (on_cpu and c_out >= upconv.WINOGRAD_MIN_CHANNELS)
+  # The wide case, in value and both gradients.
+  weights = jax.random.normal(jax.random.key(4), (2, 8, 8, c_out))
+
+  def loss(fn):
+    return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
+
+  np.testing.assert_allclose(JIT["auto"](x, kernel), reference(x, kernel), rtol=1e-5, atol=1e-5)
+  got = jax.jit(jax.grad(loss(upconv.upconv_auto), argnums=(0, 1)))(x, kernel)
+  want = jax.jit(jax.grad(loss(upconv.upconv_reference), argnums=(0, 1)))(x, kernel)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():
+  x, kernel = _random((2, 4, 4, 8, 4), seed=9)
+  got = JIT["winograd"](x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_allclose(got.astype(jnp.float32), reference(x, kernel), rtol=0.05, atol=0.1)
+  x, kernel = _random((1, 3, 5, 2, 3), seed=1)
+  assert "tiled_products" not in str(jax.make_jaxpr(upconv.upconv_winograd)(x, kernel))
+  np.testing.assert_allclose(JIT["winograd"](x, kernel), reference(x, kernel),
+                             rtol=1e-5, atol=1e-5)
 
 
 def test_bad_shapes_and_names_raise():

@@ -387,11 +387,14 @@ def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmu
                      rss: PeakRss, pause_s: float = 0.0) -> None:
   """Warm-up, then `rounds` rounds; in each every contender runs its share of timed steps.
 
-  The order rotates every round, so no contender always follows the same one.
+  The order rotates every round, so no contender always follows the same one.  The warm-up
+  alternates too (two rounds of half the steps each): the tuned heap (chairgen.host_memory)
+  settles only once it has seen the executables take turns, not each one alone.
   """
-  for c in contenders:
-    if warmup:
-      c.run(warmup, rss)
+  for r in range(2 if warmup > 1 else 1):
+    for c in contenders[r % len(contenders):] + contenders[:r % len(contenders)]:
+      if warmup:
+        c.run((warmup + 1 - r) // 2 if warmup > 1 else warmup, rss)
   per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
   peaks = {c.name: 0 for c in contenders}
   for r, count in enumerate(per_round):

@@ -47,7 +47,7 @@ class Generator(nn.Module):
   latent_dim: int = 512
   width_multiplier: float = 1.0
   dtype: Any = jnp.float32
-  upconv_impl: str = "phase"
+  upconv_impl: str = "auto"
   conv_impl: str = "auto"
 
   # ------------------------------------------------------------------ static structure

@@ -119,7 +119,7 @@ class UpConv(Layer):
   """
   features: int
   relu: bool = True
-  impl: str = "phase"
+  impl: str = "auto"
   dtype: Dtype = jnp.float32
 
   @nn.compact

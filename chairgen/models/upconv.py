@@ -1,6 +1,6 @@
 """The 4x4, stride-2 up-convolution of section 3.1 ("bed of nails" upsampling + convolution).
 
-Both implementations below compute the same linear map with the same kernel
+All implementations below compute the same linear map with the same kernel
 `kernel_4x4xCinxCout` (layout HWIO), so checkpoints are interchangeable between them:
 
     y = correlate(bed_of_nails(x), kernel, padding=2 on every side)
@@ -25,6 +25,11 @@ gradient of a stride-2 convolution; its weights are this kernel flipped in both 
   layers (RGB + mask) one im2col GEMM over all 16 taps instead (`upconv_phase_im2col`), 2x
   faster there.  `phase_autodiff` is the same forward with XLA's own gradient, kept for
   comparisons.
+- `upconv_winograd`: each phase's 2x2 convolution by Winograd's F(2x2, 2x2), all four phases
+  as 36 batched GEMMs per 4x4 output tile (`winograd.py`), with GEMM gradients: faster than
+  `upconv_phase` on XLA:CPU for the wide layers.  `upconv_auto` ('auto', the default) picks
+  it on the CPU for layers of at least WINOGRAD_MIN_CHANNELS outputs and `upconv_phase`
+  otherwise.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from chairgen.models import tiles
+from chairgen.models import winograd
 
 Array = jax.Array
 
@@ -72,18 +80,6 @@ def _phase_kernels(kernel_4x4xCinxCout: Array) -> Array:
   k = kernel_4x4xCinxCout[_PHASE_TAPS]            # [ry, a, 4, Cin, Cout]
   k = k[:, :, _PHASE_TAPS]                        # [ry, a, rx, b, Cin, Cout]
   return jnp.transpose(k, (0, 2, 1, 3, 4, 5))     # [ry, rx, a, b, Cin, Cout]
-
-
-def interleave(phases: Callable[[int, int], Array], factor: int = 2) -> Array:
-  """Depth-to-space: phases(r, s) f[B, H, W, C] -> f[B, factor H, factor W, C].
-
-  Output pixel (factor i + r, factor j + s) is phases(r, s)[i, j], for r, s < factor.  Shared
-  by the phase up-convolutions and the Winograd tiles (`winograd.py`).
-  """
-  rows = [jnp.stack([phases(r, s) for s in range(factor)], axis=3) for r in range(factor)]
-  y = jnp.stack(rows, axis=2)                     # [B, H, r, W, s, C]
-  b, h, _, w, _, c = y.shape
-  return y.reshape(b, factor * h, factor * w, c)
 
 
 def _weight_grad_by_taps(x_pad: Array, dy: Array, kernel_shape) -> Array:
@@ -145,7 +141,7 @@ def _upconv_phase_with(conv: Callable[[Array, Array], Array]):
     y = conv(x_pad, k)                              # [B, H+1, W+1, 4*Cout]
     y = y.reshape(*y.shape[:3], 2, 2, c_out)
     # Phase r reads the window starting at padded position m + r.
-    return interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
+    return tiles.interleave(lambda ry, rx: y[:, ry:ry + h, rx:rx + w, ry, rx])
   return upconv_fn
 
 
@@ -186,7 +182,7 @@ def upconv_phase4(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
         x_pad[:, ry:ry + h + 1, rx:rx + w + 1], k[ry, rx], window_strides=(1, 1),
         padding="VALID", dimension_numbers=_DIMENSION_NUMBERS)
 
-  return interleave(phase)
+  return tiles.interleave(phase)
 
 
 def _upconv_kernel_grad_im2col(x_BxHxWxCin: Array, dy_Bx2Hx2WxCout: Array) -> Array:
@@ -211,7 +207,39 @@ upconv_phase_im2col = with_kernel_grad(
     _upconv_phase_autodiff, lambda x, dy, _: _upconv_kernel_grad_im2col(x, dy))
 
 
+def upconv_winograd(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+  """Up-convolution as Winograd F(2x2, 2x2) per output phase: f[B, 2H, 2W, Cout].
+
+  36 batched GEMMs [B·H/2·W/2, Cin] x [Cin, Cout] per 4x4 output tile (2.25 products per
+  output pixel where `upconv_phase` has 4), gradients as batched GEMMs too
+  (`winograd.tiled_products`).  Odd-sized inputs fall back to `upconv_phase`.
+  """
+  _check_shapes(x_BxHxWxCin, kernel_4x4xCinxCout)
+  _, h, w, _ = x_BxHxWxCin.shape
+  if h % 2 or w % 2:
+    return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
+  u = winograd.transform_upconv_kernel(_phase_kernels(kernel_4x4xCinxCout))
+  return winograd.tiled_products(x_BxHxWxCin, u, "upconv_f2")
+
+
+# On the CPU, up-convolutions with at least this many output channels run as `upconv_winograd`
+# in 'auto', narrower ones as `upconv_phase` (per layer, the faster of the two on XLA:CPU:
+# Winograd's transforms cost more than its GEMMs save for 48 and 5 channels;
+# docs/performance.md).
+WINOGRAD_MIN_CHANNELS = 64
+
+
+def upconv_auto(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+  """'auto': `upconv_winograd` for wide layers on the CPU, else `upconv_phase`."""
+  if (jax.default_backend() == "cpu"
+      and kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS):
+    return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout)
+  return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Array, Array], Array]] = {
+    "auto": upconv_auto,
+    "winograd": upconv_winograd,
     "phase": upconv_phase,
     "phase4": upconv_phase4,
     "phase_autodiff": upconv_phase_autodiff,

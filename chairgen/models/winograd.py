@@ -1,4 +1,4 @@
-"""3x3 'SAME' stride-1 convolution by Winograd's minimal filtering F(m x m, 3x3).
+"""Convolutions by Winograd's minimal filtering: F(m x m, 3x3) and the up-convolution's F(2x2, 2x2).
 
 Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016): each m x m
 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A for the (m + 2) x (m + 2) input tile d around it,
@@ -7,22 +7,30 @@ additions that XLA fuses.  F(4x4, 3x3) needs 36 products per 16 outputs (4x fewe
 multiplications than the direct convolution), F(2x2, 3x3) 16 per 4 (2.25x fewer).  The
 gradients are batched GEMMs too (the input gradient with U^T, the kernel gradient V^T dM): on
 XLA:CPU that is what makes the difference, since XLA's own kernel-gradient convolutions ran
-5-15x slower than their forward pass (docs/performance.md).  F(2x2) has its own VJP
-(`_conv3x3_f2_bwd`, no scatters); F(4x4) and `autodiff=True` use autodiff's.
+5-15x slower than their forward pass (docs/performance.md).
 
-Exact in real arithmetic.  In float32 F(2x2) differs from `lax.conv_general_dilated` by ~1e-6
-relative and F(4x4) by ~1e-5 (tests/test_winograd.py); the feature map's height and width must
-be multiples of m (the generator's maps are 8 * 2**n pixels).
+The 4x4 stride-2 up-convolution is, per output phase, a 2x2 convolution (`upconv.py`); F(2, 2)
+computes two outputs of a 2-tap filter with 3 products instead of 4.  Over the same 4x4 input
+tiles as F(2x2, 3x3) (rows 2p - 1 ... 2p + 2), phase 0 reads rows 0-2 and phase 1 rows 1-3,
+so one 6 x 4 B^T (both phases' F(2, 2) input transforms) gives the 36 products of the four
+phases, which make a 4x4 output tile: 2.25 products per output pixel instead of 4.
+
+Both F(2x2) forms share one VJP (`tiled_products`, no scatters); F(4x4) and `autodiff=True`
+use autodiff's.  Exact in real arithmetic.  In float32 F(2x2) differs from
+`lax.conv_general_dilated` by ~1e-6 relative and F(4x4) by ~1e-5 (tests/test_winograd.py); the
+feature map's height and width must be multiples of m (the generator's maps are 8 * 2**n
+pixels).
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 
-from chairgen.models import upconv
+from chairgen.models import tiles
 
 Array = jax.Array
 
@@ -41,16 +49,6 @@ TRANSFORMS = {
 DEFAULT_TILE = 2   # F(2x2, 3x3): F(4x4)'s transforms cost more than it saves on XLA:CPU
 
 
-def _combine(matrix: np.ndarray, parts: list[Array]) -> list[Array]:
-  """[Σ_j matrix[i, j] parts[j] for each row i], skipping zeros (fuses into one loop)."""
-  out = []
-  for row in matrix:
-    terms = [p if c == 1 else -p if c == -1 else p * float(c)
-             for c, p in zip(row, parts) if c != 0]
-    out.append(sum(terms[1:], terms[0]))
-  return out
-
-
 def tile_size_for(height: int, width: int, tile: int = DEFAULT_TILE) -> int:
   """The largest output tile in TRANSFORMS, at most `tile`, that divides height and width."""
   for m in sorted(TRANSFORMS, reverse=True):
@@ -67,97 +65,131 @@ def transform_kernel(kernel_3x3xCinxCout: Array, m: int) -> Array:
   return u.reshape(-1, *kernel_3x3xCinxCout.shape[2:])
 
 
-def transform_input(x_BxHxWxC: Array, m: int) -> Array:
-  """V = B^T d B for every input tile: f[B, H, W, C] -> f[(m+2)^2, B*H/m*W/m, C]."""
+# F(2, 2) for the up-convolution's 2-tap phase filters: y0 = m0 + m1, y1 = m1 + m2, with
+# m = (G g) ⊙ (B^T d) for inputs d0..d2.
+F2_2 = (np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]], np.float64),
+        np.array([[1, 0], [1, 1], [0, 1]], np.float64),
+        np.array([[1, 1, 0], [0, 1, 1]], np.float64))
+
+
+def _upconv_tile_transforms() -> tuple[np.ndarray, np.ndarray]:
+  """(B^T 6x4, A^T 4x6): both phases' F(2, 2) over a 4-row input tile, 4 output rows."""
+  bt2, _, at2 = F2_2
+  bt = np.zeros((6, 4))
+  bt[0:3, 0:3] = bt2              # phase 0: tile rows 0-2
+  bt[3:6, 1:4] = bt2              # phase 1: tile rows 1-3
+  at = np.zeros((4, 6))
+  for a in range(2):              # output row 2a + r of the tile is phase r's output a
+    for r in range(2):
+      at[2 * a + r, 3 * r:3 * r + 3] = at2[a]
+  return bt, at
+
+
+# (B^T, A^T) of the layers whose products `tiled_products` computes, all over 4x4 tiles at
+# stride 2 of the 1-padded input; the output tile is len(A^T) pixels on a side.
+TILE_TRANSFORMS = {
+    "conv3x3_f2": (TRANSFORMS[2][0], TRANSFORMS[2][2]),
+    "upconv_f2": _upconv_tile_transforms(),
+}
+
+
+def transform_kernel(kernel_3x3xCinxCout: Array, m: int) -> Array:
+  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[(m+2)^2, Cin, Cout]."""
+  g = jnp.asarray(TRANSFORMS[m][1], kernel_3x3xCinxCout.dtype)
+  u = jnp.einsum("ai,ijco,bj->abco", g, kernel_3x3xCinxCout, g)
+  return u.reshape(-1, *kernel_3x3xCinxCout.shape[2:])
+
+
+def transform_upconv_kernel(phase_kernels: Array) -> Array:
+  """U of the four phases: f[ry, rx, 2, 2, Cin, Cout] -> f[36, Cin, Cout], in B^T's order.
+
+  Product (3 ry + i, 3 rx + j) of a tile is V[3 ry + i, 3 rx + j] U[ry, rx][i, j].
+  """
+  g = jnp.asarray(F2_2[1], phase_kernels.dtype)
+  u = jnp.einsum("ia,yxabco,jb->yixjco", g, phase_kernels, g)
+  return u.reshape(36, *phase_kernels.shape[4:])
+
+
+def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int) -> Array:
+  """V = B^T d B for every tile d of the 1-padded input at `step`: f[T, B*H/step*W/step, C]."""
   b, h, w, c = x_BxHxWxC.shape
-  bt = TRANSFORMS[m][0]
-  n = m + 2
+  n = bt.shape[1]
   x_pad = jnp.pad(x_BxHxWxC, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  rows = _combine(bt, [x_pad[:, i:i + h:m] for i in range(n)])      # n x [B, H/m, W+2, C]
-  v = [col for row in rows for col in _combine(bt, [row[:, :, j:j + w:m] for j in range(n)])]
-  return jnp.stack(v).reshape(n * n, b * (h // m) * (w // m), c)
+  rows = tiles.combine(bt, [x_pad[:, i:i + h:step] for i in range(n)])   # [B, H/step, W+2, C]
+  v = [col for row in rows
+       for col in tiles.combine(bt, [row[:, :, j:j + w:step] for j in range(n)])]
+  return jnp.stack(v).reshape(len(bt) ** 2, b * (h // step) * (w // step), c)
 
 
-def untransform_output(m_TxNxC: Array, m: int, batch: int, height: int, width: int) -> Array:
-  """Y = A^T M A per tile: f[(m+2)^2, B*H/m*W/m, C] -> f[B, H, W, C]."""
-  at = TRANSFORMS[m][2]
-  n = m + 2
+def output_tiles(m_TxNxC: Array, at: np.ndarray, batch: int, tiles_h: int, tiles_w: int
+                 ) -> Array:
+  """Y = A^T M A per tile: f[T, N, C] -> f[B, len(A^T) tiles_h, len(A^T) tiles_w, C]."""
+  n = at.shape[1]
   c = m_TxNxC.shape[-1]
-  t = m_TxNxC.reshape(n, n, batch, height // m, width // m, c)
-  rows = _combine(at, [t[i] for i in range(n)])                     # m x [n, B, H/m, W/m, C]
-  tiles = [_combine(at, [r[j] for j in range(n)]) for r in rows]    # [r][s] f[B, H/m, W/m, C]
-  return upconv.interleave(lambda r, s: tiles[r][s], m)
+  t = m_TxNxC.reshape(n, n, batch, tiles_h, tiles_w, c)
+  rows = tiles.combine(at, [t[i] for i in range(n)])                   # [n, B, th, tw, C]
+  out = [tiles.combine(at, [r[j] for j in range(n)]) for r in rows]    # [r][s] f[B, th, tw, C]
+  return tiles.interleave(lambda r, s: out[r][s], len(at))
 
 
-def _phases(x_BxHxWxC: Array) -> list[list[Array]]:
-  """[[x[:, r::2, s::2] for s in (0, 1)] for r in (0, 1)]: each f[B, H/2, W/2, C]."""
-  return [[x_BxHxWxC[:, r::2, s::2] for s in (0, 1)] for r in (0, 1)]
-
-
-def _shift_tiles(x: Array, shift: int, axis: int) -> Array:
-  """out[t] = x[t + shift] along `axis` (tile index), zero where t + shift is outside."""
-  pad = [(0, 0)] * x.ndim
-  length = x.shape[axis]
-  if shift > 0:
-    pad[axis] = (0, shift)
-    return lax.slice_in_dim(jnp.pad(x, pad), shift, shift + length, axis=axis)
-  pad[axis] = (-shift, 0)
-  return lax.slice_in_dim(jnp.pad(x, pad), 0, length, axis=axis)
-
-
-# Input row q = 2p + r of a 2x2-tiled map is row i of tile p + s: the (i, s) pairs for r = 0, 1
-# (tile p covers input rows 2p - 1 ... 2p + 2).
-_F2_INPUT_TAPS = (((1, 0), (3, -1)), ((2, 0), (0, 1)))
-
-
-def _forward(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, m: int
-             ) -> tuple[Array, Array, Array]:
-  """(y, V, U): the convolution and the transforms its F(2x2) VJP keeps."""
-  b, h, w, _ = x_BxHxWxCin.shape
-  v = transform_input(x_BxHxWxCin, m)
-  u = transform_kernel(kernel_3x3xCinxCout, m)
+def _products(x: Array, u: Array, bt: np.ndarray, at: np.ndarray, step: int
+              ) -> tuple[Array, Array]:
+  """(y, V): the tiled products of x with the transformed kernel u, and V for the VJP."""
+  b, h, w, _ = x.shape
+  v = input_tiles(x, bt, step)
   prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
-  return untransform_output(prod.astype(x_BxHxWxCin.dtype), m, b, h, w), v, u
+  return output_tiles(prod.astype(x.dtype), at, b, h // step, w // step), v
 
 
-@jax.custom_vjp
-def _conv3x3_f2(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
-  return _forward(x_BxHxWxCin, kernel_3x3xCinxCout, 2)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str) -> Array:
+  """Y = A^T [U ⊙ (B^T d B)] A over the 4x4, stride-2 tiles d of x (TILE_TRANSFORMS[transform]).
+
+  x f[B, H, W, Cin] with H, W even, u f[T, Cin, Cout] -> f[B, H/2 len(A^T), W/2 len(A^T), Cout].
+  """
+  bt, at = TILE_TRANSFORMS[transform]
+  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, 2)[0]
 
 
-def _conv3x3_f2_fwd(x, kernel):
-  y, v, u = _forward(x, kernel, 2)
-  return y, (v, u, kernel)
+def _tiled_products_fwd(x, u, transform):
+  bt, at = TILE_TRANSFORMS[transform]
+  y, v = _products(x, u, bt, at, 2)
+  return y, (v, u)
 
 
-def _conv3x3_f2_bwd(residuals, dy_BxHxWxCout):
+# Input row q = 2p + r is row i of tile p + s: the (i, s) pairs for r = 0, 1 (tile p covers
+# input rows 2p - 1 ... 2p + 2).
+_INPUT_TAPS = (((1, 0), (3, -1)), ((2, 0), (0, 1)))
+
+
+def _tiled_products_bwd(transform, residuals, dy):
   """Both gradients as two batched GEMMs between elementwise transforms (no scatters).
 
-  dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, dK = Gᵀ dU G, and dX gathers B dV Bᵀ from
-  the (up to) four tiles that overlap each input pixel, by pixel parity.
+  dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, and dX gathers B dV Bᵀ from the (up to)
+  four tiles that overlap each input pixel, by pixel parity.
   """
-  v, u, kernel = residuals
-  bt, g, at = (np.asarray(m) for m in TRANSFORMS[2])
-  b, h, w, c_out = dy_BxHxWxCout.shape
-  dyp = _phases(dy_BxHxWxCout)                                       # [r][s] f[B, H/2, W/2, C]
-  rows = [_combine(at.T, [dyp[r][s] for r in (0, 1)]) for s in (0, 1)]   # [s][a]
-  dm = jnp.stack([x for a in range(4) for x in _combine(at.T, [rows[s][a] for s in (0, 1)])])
-  dm = dm.reshape(16, -1, c_out)                                     # [a*4 + b, N, Cout]
+  bt, at = TILE_TRANSFORMS[transform]
+  v, u = residuals
+  f, n = at.shape
+  b, out_h, out_w, c_out = dy.shape
+  dyp = [[dy[:, r::f, s::f] for s in range(f)] for r in range(f)]       # [r][s] f[B, th, tw, C]
+  rows = [tiles.combine(at.T, [dyp[r][s] for r in range(f)]) for s in range(f)]   # [s][i]
+  dm = jnp.stack([x for i in range(n)
+                  for x in tiles.combine(at.T, [rows[s][i] for s in range(f)])])
+  dm = dm.reshape(n * n, -1, c_out)
   dv = jnp.einsum("tno,tco->tnc", dm, u, preferred_element_type=jnp.float32).astype(v.dtype)
-  du = jnp.einsum("tnc,tno->tco", v, dm, preferred_element_type=jnp.float32)
-  gm = jnp.asarray(g, jnp.float32)
-  dk = jnp.einsum("ai,abco,bj->ijco", gm, du.reshape(4, 4, *du.shape[1:]), gm)
+  du = jnp.einsum("tnc,tno->tco", v, dm, preferred_element_type=jnp.float32).astype(u.dtype)
   c_in = v.shape[-1]
-  dv = dv.reshape(4, 4, b, h // 2, w // 2, c_in)
-  cols = [_combine(bt.T, [dv[a, bb] for a in range(4)]) for bb in range(4)]   # [b][i]
-  wt = [_combine(bt.T, [cols[bb][i] for bb in range(4)]) for i in range(4)]    # [i][j]
-  dx = upconv.interleave(lambda r, s: sum(
-      _shift_tiles(_shift_tiles(wt[i][j], sy, 1), sx, 2)
-      for i, sy in _F2_INPUT_TAPS[r] for j, sx in _F2_INPUT_TAPS[s]))
-  return dx.astype(v.dtype), dk.astype(kernel.dtype)
+  dv = dv.reshape(n, n, b, out_h // f, out_w // f, c_in)
+  cols = [tiles.combine(bt.T, [dv[i, j] for i in range(n)]) for j in range(n)]   # [j][q]
+  wt = [tiles.combine(bt.T, [cols[j][q] for j in range(n)]) for q in range(bt.shape[1])]
+  dx = tiles.interleave(lambda r, s: sum(
+      tiles.shift_tiles(tiles.shift_tiles(wt[i][j], sy, 1), sx, 2)
+      for i, sy in _INPUT_TAPS[r] for j, sx in _INPUT_TAPS[s]))
+  return dx.astype(v.dtype), du
 
 
-_conv3x3_f2.defvjp(_conv3x3_f2_fwd, _conv3x3_f2_bwd)
+tiled_products.defvjp(_tiled_products_fwd, _tiled_products_bwd)
 
 
 def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_TILE,
@@ -165,7 +197,7 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_
   """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO): f[B, H, W, Cout].
 
   tile: the largest output tile m to use (4 or 2); smaller maps fall back to what divides them.
-  autodiff: F(2x2) with autodiff's gradients instead of `_conv3x3_f2_bwd` (for comparisons;
+  autodiff: F(2x2) with autodiff's gradients instead of `tiled_products`' VJP (for comparisons;
     F(4x4) always uses autodiff's).
   """
   if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
@@ -176,6 +208,8 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_
     raise ValueError(f"kernel expects {kernel_3x3xCinxCout.shape[2]} input channels, "
                      f"input has {c_in}")
   m = tile_size_for(h, w, tile)
+  u = transform_kernel(kernel_3x3xCinxCout, m)
   if m == 2 and not autodiff:
-    return _conv3x3_f2(x_BxHxWxCin, kernel_3x3xCinxCout)
-  return _forward(x_BxHxWxCin, kernel_3x3xCinxCout, m)[0]
+    return tiled_products(x_BxHxWxCin, u, "conv3x3_f2")
+  bt, _, at = TRANSFORMS[m]
+  return _products(x_BxHxWxCin, u, bt, at, m)[0]
