@@ -8,8 +8,10 @@ import pytest
 
 from chairgen.models import upconv
 
-# "auto" is "phase" or "winograd" (tested below), so it is not repeated here.
-IMPLS = [name for name in upconv.IMPLEMENTATIONS if name not in ("conv_transpose", "auto")]
+# "auto" is "phase" or "winograd", and "winograd" compiles slowly: both are tested below, on
+# fewer shapes.
+IMPLS = [name for name in upconv.IMPLEMENTATIONS
+         if name not in ("conv_transpose", "auto", "winograd")]
 # Jitted once each: one compilation instead of one per operation.
 JIT = {name: jax.jit(fn) for name, fn in upconv.IMPLEMENTATIONS.items()}
 reference = JIT["conv_transpose"]
@@ -116,23 +118,31 @@ def test_bfloat16_close_to_float32():
   np.testing.assert_allclose(got.astype(jnp.float32), want, rtol=0.05, atol=0.1)
 
 
+def _assert_value_and_gradients_equal_reference(impl, x, kernel):
+  y = JIT[impl](x, kernel)
+  np.testing.assert_allclose(y, reference(x, kernel), rtol=1e-5, atol=1e-5)
+  weights = jax.random.normal(jax.random.key(4), y.shape)
+
+  def loss(fn):
+    return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
+
+  got = jax.jit(jax.grad(loss(upconv.IMPLEMENTATIONS[impl]), argnums=(0, 1)))(x, kernel)
+  want = jax.jit(jax.grad(loss(upconv.upconv_reference), argnums=(0, 1)))(x, kernel)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_equals_reference_on_a_non_square_map():
+  _assert_value_and_gradients_equal_reference("winograd", *_random((2, 4, 6, 5, 12), seed=3))
+
+
 def test_auto_takes_winograd_for_wide_layers_on_the_cpu():
   on_cpu = jax.default_backend() == "cpu"
   for c_out in (upconv.WINOGRAD_MIN_CHANNELS - 1, upconv.WINOGRAD_MIN_CHANNELS):
     x, kernel = _random((2, 4, 4, 3, c_out), seed=c_out)
     jaxpr = str(jax.make_jaxpr(upconv.upconv_auto)(x, kernel))
     assert ("tiled_products" in jaxpr) == (on_cpu and c_out >= upconv.WINOGRAD_MIN_CHANNELS)
-  # The wide case, in value and both gradients.
-  weights = jax.random.normal(jax.random.key(4), (2, 8, 8, c_out))
-
-  def loss(fn):
-    return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
-
-  np.testing.assert_allclose(JIT["auto"](x, kernel), reference(x, kernel), rtol=1e-5, atol=1e-5)
-  got = jax.jit(jax.grad(loss(upconv.upconv_auto), argnums=(0, 1)))(x, kernel)
-  want = jax.jit(jax.grad(loss(upconv.upconv_reference), argnums=(0, 1)))(x, kernel)
-  for g, w in zip(got, want):
-    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+  _assert_value_and_gradients_equal_reference("auto", x, kernel)   # the wide case
 
 
 def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():
