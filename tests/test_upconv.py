@@ -73,9 +73,13 @@ def test_forward_equals_reference_and_doubles_size(impl, shape):
 @pytest.mark.parametrize("shape", SHAPES[1:])
 @pytest.mark.parametrize("impl", IMPLS)
 def test_gradients_equal_reference(impl, shape):
-  x, kernel = _random(shape, seed=7 + sum(shape))
-  weights = jax.random.normal(jax.random.key(3), (shape[0], 2 * shape[1], 2 * shape[2],
-                                                  shape[4]))
+  _assert_gradients_equal_reference(impl, *_random(shape, seed=7 + sum(shape)))
+
+
+def _assert_gradients_equal_reference(impl, x, kernel):
+  """Input and kernel gradients of a weighted loss, against the reference's."""
+  b, h, w, _ = x.shape
+  weights = jax.random.normal(jax.random.key(3), (b, 2 * h, 2 * w, kernel.shape[-1]))
 
   def loss(fn):
     return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
@@ -119,17 +123,8 @@ def test_bfloat16_close_to_float32():
 
 
 def _assert_value_and_gradients_equal_reference(impl, x, kernel):
-  y = JIT[impl](x, kernel)
-  np.testing.assert_allclose(y, reference(x, kernel), rtol=1e-5, atol=1e-5)
-  weights = jax.random.normal(jax.random.key(4), y.shape)
-
-  def loss(fn):
-    return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
-
-  got = jax.jit(jax.grad(loss(upconv.IMPLEMENTATIONS[impl]), argnums=(0, 1)))(x, kernel)
-  want = jax.jit(jax.grad(loss(upconv.upconv_reference), argnums=(0, 1)))(x, kernel)
-  for g, w in zip(got, want):
-    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(JIT[impl](x, kernel), reference(x, kernel), rtol=1e-5, atol=1e-5)
+  _assert_gradients_equal_reference(impl, x, kernel)
 
 
 def test_winograd_equals_reference_on_a_non_square_map():
