@@ -383,6 +383,17 @@ def make_torch_contender(mode: str, size: int, num_styles: int, batch: dict[str,
 
 # ----------------------------------------------------------------------------- runs
 
+def _shares(total: int, parts: int) -> list[int]:
+  """`total` split into `parts` counts that differ by at most one, larger first."""
+  return [total // parts + (r < total % parts) for r in range(parts)]
+
+
+def _rotated(items: list, r: int) -> list:
+  """`items` rotated left by r: round r's order, so no contender always follows the same one."""
+  r %= len(items)
+  return items[r:] + items[:r]
+
+
 def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmup: int,
                      rss: PeakRss, pause_s: float = 0.0) -> None:
   """Warm-up, then `rounds` rounds; in each every contender runs its share of timed steps.
@@ -391,15 +402,13 @@ def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmu
   alternates too (two rounds of half the steps each): the tuned heap (chairgen.host_memory)
   settles only once it has seen the executables take turns, not each one alone.
   """
-  for r in range(2 if warmup > 1 else 1):
-    for c in contenders[r % len(contenders):] + contenders[:r % len(contenders)]:
-      if warmup:
-        c.run((warmup + 1 - r) // 2 if warmup > 1 else warmup, rss)
-  per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
+  for r, count in enumerate(_shares(warmup, 2)):
+    for c in _rotated(contenders, r):
+      if count:
+        c.run(count, rss)
   peaks = {c.name: 0 for c in contenders}
-  for r, count in enumerate(per_round):
-    order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-    for c in order:
+  for r, count in enumerate(_shares(steps, rounds)):
+    for c in _rotated(contenders, r):
       time.sleep(pause_s)
       times, peak, faults, system_s = c.run(count, rss)
       c.times.extend(times)

@@ -25,6 +25,7 @@ pixels).
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -56,13 +57,6 @@ def tile_size_for(height: int, width: int, tile: int = DEFAULT_TILE) -> int:
       return m
   raise ValueError(f"winograd.conv3x3 needs height and width divisible by "
                    f"{min(TRANSFORMS)}, got {height}x{width}")
-
-
-def transform_kernel(kernel_3x3xCinxCout: Array, m: int) -> Array:
-  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[(m+2)^2, Cin, Cout]."""
-  g = jnp.asarray(TRANSFORMS[m][1], kernel_3x3xCinxCout.dtype)
-  u = jnp.einsum("ai,ijco,bj->abco", g, kernel_3x3xCinxCout, g)
-  return u.reshape(-1, *kernel_3x3xCinxCout.shape[2:])
 
 
 # F(2, 2) for the up-convolution's 2-tap phase filters: y0 = m0 + m1, y1 = m1 + m2, with
@@ -121,14 +115,19 @@ def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int) -> Array:
   return jnp.stack(v).reshape(len(bt) ** 2, b * (h // step) * (w // step), c)
 
 
+def _both_axes(matrix: np.ndarray, part: Callable[[int, int], Array]) -> list[list[Array]]:
+  """out[p][q] = Σ_{i,j} matrix[p, i] matrix[q, j] part(i, j): M X Mᵀ for every tile."""
+  n = matrix.shape[1]
+  cols = [tiles.combine(matrix, [part(i, j) for i in range(n)]) for j in range(n)]   # [j][p]
+  return [tiles.combine(matrix, [cols[j][p] for j in range(n)]) for p in range(len(matrix))]
+
+
 def output_tiles(m_TxNxC: Array, at: np.ndarray, batch: int, tiles_h: int, tiles_w: int
                  ) -> Array:
   """Y = A^T M A per tile: f[T, N, C] -> f[B, len(A^T) tiles_h, len(A^T) tiles_w, C]."""
   n = at.shape[1]
-  c = m_TxNxC.shape[-1]
-  t = m_TxNxC.reshape(n, n, batch, tiles_h, tiles_w, c)
-  rows = tiles.combine(at, [t[i] for i in range(n)])                   # [n, B, th, tw, C]
-  out = [tiles.combine(at, [r[j] for j in range(n)]) for r in rows]    # [r][s] f[B, th, tw, C]
+  t = m_TxNxC.reshape(n, n, batch, tiles_h, tiles_w, m_TxNxC.shape[-1])
+  out = _both_axes(at, lambda i, j: t[i, j])                            # [r][s] f[B, th, tw, C]
   return tiles.interleave(lambda r, s: out[r][s], len(at))
 
 
@@ -172,17 +171,13 @@ def _tiled_products_bwd(transform, residuals, dy):
   v, u = residuals
   f, n = at.shape
   b, out_h, out_w, c_out = dy.shape
-  dyp = [[dy[:, r::f, s::f] for s in range(f)] for r in range(f)]       # [r][s] f[B, th, tw, C]
-  rows = [tiles.combine(at.T, [dyp[r][s] for r in range(f)]) for s in range(f)]   # [s][i]
-  dm = jnp.stack([x for i in range(n)
-                  for x in tiles.combine(at.T, [rows[s][i] for s in range(f)])])
-  dm = dm.reshape(n * n, -1, c_out)
+  dm = _both_axes(at.T, lambda r, s: dy[:, r::f, s::f])                 # [i][j] f[B, th, tw, C]
+  dm = jnp.stack([x for row in dm for x in row]).reshape(n * n, -1, c_out)
   dv = jnp.einsum("tno,tco->tnc", dm, u, preferred_element_type=jnp.float32).astype(v.dtype)
   du = jnp.einsum("tnc,tno->tco", v, dm, preferred_element_type=jnp.float32).astype(u.dtype)
   c_in = v.shape[-1]
   dv = dv.reshape(n, n, b, out_h // f, out_w // f, c_in)
-  cols = [tiles.combine(bt.T, [dv[i, j] for i in range(n)]) for j in range(n)]   # [j][q]
-  wt = [tiles.combine(bt.T, [cols[j][q] for j in range(n)]) for q in range(bt.shape[1])]
+  wt = _both_axes(bt.T, lambda i, j: dv[i, j])                          # [q][q'] f[B, th, tw, C]
   dx = tiles.interleave(lambda r, s: sum(
       tiles.shift_tiles(tiles.shift_tiles(wt[i][j], sy, 1), sx, 2)
       for i, sy in _INPUT_TAPS[r] for j, sx in _INPUT_TAPS[s]))
