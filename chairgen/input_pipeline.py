@@ -69,6 +69,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.train_elevations = ml_collections.ConfigDict({
       "chair": (20.0, 30.0), "table": (0.0, 10.0, 20.0, 30.0, 40.0)})
   c.classes = ("chair", "table")        # by_class.
+  # Keep only the first N models (by model index) after splitting, e.g. the training-set size
+  # sweep of Table 2; nested sizes share their held-out views. None = every model.
+  c.num_models = ml_collections.FieldReference(None, field_type=int)
   # Sampling weights per class when reading several classes, e.g. 'chair:1,table:1' draws
   # chairs and tables equally often whatever their counts. '' = natural proportions (every
   # training example once per epoch).

@@ -1,6 +1,6 @@
 """Figure building blocks shared by `experiments/sample.py` and the paper-section experiments.
 
-Each function draws images from a `chairgen.restore.Trained` generator and returns float
+Each function draws images from a `chairgen.inference.Trained` generator and returns float
 images composited on white, shaped for `chairgen.imaging.write_grid` / `write_strip`.
 """
 

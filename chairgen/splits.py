@@ -246,7 +246,26 @@ def by_class(meta: Metadata, *, classes: Sequence[str], views_per_model: int, se
   return _finish(keep[inner.train], keep[inner.test])
 
 
+def first_models(split: Split, meta: Metadata, num_models: int) -> Split:
+  """Restricts a split to the models with the `num_models` smallest ids (Table 2's sweep)."""
+  models = np.unique(meta.model)
+  if not 1 <= num_models <= len(models):
+    raise ValueError(f"num_models={num_models}, but the data has {len(models)} models: choose "
+                     f"1..{len(models)}, or None for all.")
+  keep = models[:num_models]
+  return Split(split.train[np.isin(meta.model[split.train], keep)],
+               split.test[np.isin(meta.model[split.test], keep)],
+               split.target_styles[np.isin(split.target_styles, keep)])
+
+
 def make_split(meta: Metadata, config, seed: int) -> Split:
+  """`_make_split` for `config.split`, then `first_models` when `config.num_models` is set."""
+  split = _make_split(meta, config, seed)
+  num_models = config.get("num_models")
+  return split if num_models is None else first_models(split, meta, int(num_models))
+
+
+def _make_split(meta: Metadata, config, seed: int) -> Split:
   """Dispatches on `config.split` (fields as in `input_pipeline.default_config()`)."""
   kind = config.split
   if kind == "heldout_views":

@@ -13,12 +13,11 @@ with the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -30,14 +29,15 @@ from flax.training import train_state as flax_train_state
 
 from chairgen import augment
 from chairgen import checkpoints
+from chairgen import evaluators as evaluators_lib
 from chairgen import imaging
+from chairgen import inference
 from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import metric_writers
-from chairgen import models
+from chairgen.mesh import DATA_AXIS, create_mesh  # noqa: F401  (re-exported)
 
-DATA_AXIS = "data"
-RUN_INFO = "run_info.json"
+RUN_INFO = inference.RUN_INFO
 
 
 class TrainState(flax_train_state.TrainState):
@@ -45,18 +45,6 @@ class TrainState(flax_train_state.TrainState):
 
 
 # ----------------------------------------------------------------------------- set-up
-
-def create_mesh(devices: Iterable[jax.Device] | None = None) -> jax.sharding.Mesh:
-  """A 1-D mesh over all devices (or the given ones) with the batch axis `data`.
-
-  The axis is `Auto`: jit's in/out shardings fix where the batch and state live and XLA
-  propagates the rest (the model's replicated streams mix freely with the sharded batch).
-  """
-  axis_types = (jax.sharding.AxisType.Auto,)
-  if devices is None:
-    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=axis_types)
-  return jax.sharding.Mesh(np.asarray(list(devices)), (DATA_AXIS,), axis_types=axis_types)
-
 
 def learning_rate_schedule(opt: ml_collections.ConfigDict) -> optax.Schedule:
   """The paper's schedule: constant, then halved every `decay_every` steps after `decay_start`."""
@@ -152,96 +140,6 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def eval_kwargs(model_config) -> dict:
-  """Apply keywords for evaluation: the VAE generates from its posterior mean."""
-  return {"deterministic": True} if model_config.vae else {}
-
-
-def predict(model, model_config, params, style, view, theta, **apply_kwargs):
-  """(rgb x·s clipped to [0, 1], mask probability) for evaluation: no augmentation noise."""
-  kwargs = dict(eval_kwargs(model_config), **apply_kwargs)
-  if kwargs.get("sample_prior"):
-    kwargs.pop("deterministic", None)
-  outputs = model.apply({"params": params}, style, view, theta,
-                        rngs={"sample": jax.random.key(0)}, **kwargs)
-  return jnp.clip(outputs["rgb"], 0.0, 1.0), models.mask_probability(outputs, model_config)
-
-
-def make_predict_fn(model, mesh, model_config) -> Callable:
-  """Jitted (params, style, view, theta) -> `predict`, batch sharded over the mesh."""
-  replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
-
-  def predict_fn(params, style, view, theta):
-    return predict(model, model_config, params, style, view, theta)
-
-  return jax.jit(predict_fn, in_shardings=(replicated, batch_sharding, batch_sharding,
-                                        batch_sharding),
-                 out_shardings=(batch_sharding, batch_sharding))
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-@dataclasses.dataclass
-class HeldOutResult:
-  mse: float              # per-pixel MSE of x·s in [0, 1] (the paper's Table 1 metric)
-  mask_iou: float
-  ground_truth: np.ndarray  # [N, S, S, 3] composited on white
-  predicted: np.ndarray     # [N, S, S, 3] composited on white with the predicted mask
-
-
-def run_in_chunks(fn: Callable, arrays: Mapping[str, np.ndarray], chunk: int, multiple: int):
-  """Calls fn(**chunk_arrays) over the leading axis in padded chunks; concatenates outputs."""
-  n = len(next(iter(arrays.values())))
-  chunk = max(multiple, (chunk // multiple) * multiple)
-  outputs = []
-  for start in range(0, n, chunk):
-    part = {k: v[start:start + chunk] for k, v in arrays.items()}
-    size = len(next(iter(part.values())))
-    pad = (-size) % multiple
-    if pad:
-      part = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in part.items()}
-    result = jax.device_get(fn(**part))
-    outputs.append(jax.tree.map(lambda x: np.asarray(x)[:size], result))
-  return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
-
-
-def evaluate_heldout(predict_fn, params, test: Mapping[str, np.ndarray], num_styles: int,
-                     mesh, chunk: int = 64) -> HeldOutResult:
-  """Generates the held-out views (identity θ) and compares them with the ground truth."""
-  arrays = {
-      "style": np.eye(num_styles, dtype=np.float32)[np.asarray(test["style"])],
-      "view": np.asarray(test["view"], np.float32),
-      "theta": np.asarray(augment.identity_theta(len(test["style"]))),
-  }
-  rgb, mask = run_in_chunks(
-      lambda style, view, theta: predict_fn(params, style, view, theta), arrays, chunk,
-      mesh.size)
-  target_mask = np.asarray(test["mask"], np.float32)
-  target = np.asarray(test["image"], np.float32) / 255.0 * target_mask
-  mse = float(np.mean((rgb - target) ** 2))
-  pred_bin, true_bin = mask > 0.5, target_mask > 0.5
-  union = np.logical_or(pred_bin, true_bin).sum()
-  iou = float(np.logical_and(pred_bin, true_bin).sum() / max(union, 1))
-  return HeldOutResult(mse=mse, mask_iou=iou,
-                       ground_truth=imaging.composite_on_white(target, target_mask),
-                       predicted=imaging.composite_on_white(rgb, mask))
-
-
-def sample_sheet(result: HeldOutResult, columns: int = 8) -> np.ndarray:
-  """Ground truth above prediction, `columns` views per row pair."""
-  n = min(len(result.predicted), 2 * columns)
-  gt, pred = result.ground_truth[:n], result.predicted[:n]
-  rows = []
-  for start in range(0, n, columns):
-    g, p = gt[start:start + columns], pred[start:start + columns]
-    if len(g) < columns:  # pad the last row pair with white cells
-      blank = np.ones((columns - len(g),) + g.shape[1:], np.float32)
-      g, p = np.concatenate([g, blank]), np.concatenate([p, blank])
-    rows += [g, p]
-  return imaging.image_grid(np.stack(rows))
-
-
 # ----------------------------------------------------------------------------- the loop
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -260,14 +158,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.train.{name} must be positive, got {t[name]}")
 
 
-def write_run_info(workdir: str, config, num_styles: int, image_size: int, style_names=None):
-  """What `chairgen.restore.load_trained` needs to rebuild the model without the data."""
+def write_run_info(workdir: str, config, pipeline) -> None:
+  """What `chairgen.inference.load` needs to rebuild the model, and to check the data."""
   info = {
       "config": json.loads(config.to_json_best_effort()),
-      "num_styles": int(num_styles),
-      "image_size": int(image_size),
+      "num_styles": int(pipeline.num_styles),
+      "image_size": int(pipeline.image_size),
       "theta_dim": int(augment.THETA_DIM),
-      "style_names": list(style_names) if style_names is not None else None,
+      "style_names": list(getattr(pipeline, "style_names", None) or []) or None,
+      "num_train": int(pipeline.num_train),
+      "num_test": int(pipeline.num_test),
+      "split_fingerprint": inference.split_fingerprint(pipeline.split),
   }
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
@@ -320,11 +221,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   pipeline = input_pipeline.create_pipeline(config.data, seed=config.seed)
   num_styles, image_size = pipeline.num_styles, pipeline.image_size
-  model = models.create_model(config.model, num_styles=num_styles, image_size=image_size,
-                              theta_dim=augment.THETA_DIM)
+  model = inference.build_model(config, num_styles, image_size)
+  evals = evaluators_lib.from_config(config.get("evals"))  # fail on a bad entry before training
   state = create_train_state(config, model, mesh, num_styles, image_size)
   train_step = make_train_step(config, model, mesh, num_styles)
-  predict_fn = make_predict_fn(model, mesh, config.model)
   batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
   train_iter = pipeline.train_iterator(t.batch_size)
 
@@ -336,20 +236,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       print(f"Resuming from step {start_step} in {workdir}", flush=True)
   else:
     start_step = 0
-  write_run_info(workdir, config, num_styles, image_size,
-                 getattr(pipeline, "style_names", None))
+  write_run_info(workdir, config, pipeline)
   writer = metric_writers.MetricWriter(workdir)
-  test = pipeline.test_examples(t.num_eval_examples)
+  # One Trained for the whole run, so the evaluators' forward passes compile once.
+  trained = inference.Trained(config=config, model=model, params=state.params,
+                              num_styles=num_styles, image_size=image_size, step=start_step,
+                              workdir=workdir, mesh=mesh, _data=inference.RunData(pipeline))
 
-  def run_eval(step):
-    result = evaluate_heldout(predict_fn, state.params, test, num_styles, mesh)
-    writer.write_scalars(step, {"heldout_mse": result.mse, "heldout_mask_iou": result.mask_iou})
-    sheet = sample_sheet(result)
-    if jax.process_index() == 0:
-      imaging.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), sheet)
-      imaging.save_png(os.path.join(workdir, "samples", "latest.png"), sheet)
-    writer.write_images(step, {"heldout/ground_truth_vs_generated": sheet})
-    return result
+  def run_evals(step) -> list[str]:
+    """Runs the evaluators due at `step`; returns one summary line each."""
+    trained.params, trained.step = state.params, step
+    lines = []
+    for ev in evals:
+      every = ev.every or t.eval_every
+      if step % every and step != num_steps:
+        continue
+      result = ev.run(trained)
+      writer.write_scalars(step, {f"{ev.name}_{k}": v for k, v in result.metrics.items()})
+      writer.write_images(step, {f"{ev.name}/{k}": v for k, v in result.images.items()})
+      if jax.process_index() == 0:
+        evaluators_lib.write_result(evaluators_lib.eval_dir(workdir, ev.name), ev, step, result)
+        if "samples" in result.images:  # the run's picture history
+          for name in (f"step_{step:07d}.png", "latest.png"):
+            imaging.save_png(os.path.join(workdir, "samples", name), result.images["samples"])
+      lines.append(f"{ev.name}: " + ", ".join(
+          f"{k} {v:.5g}" for k, v in result.metrics.items() if k != "num_examples"))
+    return lines
 
   progress = _progress_bar(start_step, num_steps, enabled=t.progress_bar)
   pending: list[dict] = []
@@ -375,10 +287,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           writer.write_scalars(step, summary)
           progress.set_postfix(loss=f"{summary['loss']:.4g}", refresh=False)
         progress.update(1)
-        if step % t.eval_every == 0 or step == num_steps:
-          result = run_eval(step)
-          progress.write(f"step {step}: held-out-view MSE {result.mse:.5f}, "
-                         f"mask IoU {result.mask_iou:.3f}")
+        for line in run_evals(step):
+          progress.write(f"step {step}: {line}")
         if step % t.checkpoint_every == 0 or step == num_steps or stop.requested:
           if pending:
             _check_finite(pending[-1], step, manager)

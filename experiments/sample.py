@@ -12,7 +12,7 @@ from absl import flags
 
 from chairgen import cli
 from chairgen import imaging
-from chairgen import restore
+from chairgen import inference
 from chairgen import sampling
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (has run_info.json).")
@@ -26,7 +26,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   cli.start(argv)
-  trained = restore.load_trained(_WORKDIR.value, _STEP.value)
+  trained = inference.load(_WORKDIR.value, _STEP.value)
   for name, index in (("--style", _STYLE.value), ("--morph_to", _MORPH_TO.value)):
     if not 0 <= index < trained.num_styles:
       raise app.UsageError(f"{name}={index} is out of range: this model knows "

@@ -8,23 +8,15 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from chairgen import restore
+from chairgen import inference
 from chairgen import sampling
-from chairgen import train
-from experiments.configs import default as default_configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  root = tmp_path_factory.mktemp("sample")
-  config = default_configs.get_config("test")
-  config.data.data_dir = str(root / "tfds")
-  config.optimizer.num_steps = 2
-  workdir = str(root / "run")
-  train.train_and_evaluate(config, workdir)
-  return workdir
+def workdir(trained_run):
+  return trained_run
 
 
 def test_mix_and_morph_styles():
@@ -40,7 +32,7 @@ def test_mix_and_morph_styles():
 
 @pytest.mark.slow
 def test_load_trained_generates_composited_images(workdir):
-  trained = restore.load_trained(workdir)
+  trained = inference.load(workdir)
   assert trained.step == 2
   size = trained.image_size
   strip = sampling.rotation_strip(trained, 0, num=4)
@@ -70,4 +62,4 @@ def test_sample_command_writes_the_four_figures(workdir, tmp_path):
 
 def test_load_trained_names_the_problem_for_a_wrong_workdir(tmp_path):
   with pytest.raises(FileNotFoundError, match="not a chairgen training workdir"):
-    restore.load_trained(str(tmp_path))
+    inference.load(str(tmp_path))

@@ -13,7 +13,7 @@ import pytest
 
 from chairgen import checkpoints
 from chairgen import metric_writers
-from chairgen import restore
+from chairgen import inference
 from chairgen import train
 from experiments.configs import default as default_configs
 
@@ -36,7 +36,7 @@ def make_config(data_dir, **train_overrides):
 
 
 def final_params(workdir, config):
-  trained = restore.load_trained(workdir)
+  trained = inference.load(workdir)
   return jax.device_get(trained.params)
 
 

@@ -24,8 +24,9 @@ from chairgen.models.generator import Generator
 from chairgen.models.variants import (VARIANTS, Variant, default_config, get_variant,
                                       mask_head, mask_loss_for)
 
-__all__ = ["Generator", "VARIANTS", "Variant", "activations", "create_model", "default_config",
-           "get_variant", "mask_head", "mask_loss_for", "mask_probability", "upconv"]
+__all__ = ["Generator", "VARIANTS", "Variant", "activations", "count_parameters", "create_model",
+           "default_config", "get_variant", "mask_head", "mask_loss_for", "mask_probability",
+           "upconv"]
 
 _CONFIG_FIELDS = frozenset(default_config().keys())
 
@@ -84,3 +85,18 @@ def mask_probability(outputs: dict[str, jax.Array],
     return jax.nn.sigmoid(logits.astype(jnp.float32))
   return jnp.clip(logits.astype(jnp.float32), 0.0, 1.0)
 
+
+
+def count_parameters(model: Generator, params=None, *, expanding_only: bool = False) -> int:
+  """Number of parameters (of the expanding part u alone with `expanding_only`, as Table 1).
+
+  Without `params` the count comes from shapes only (jax.eval_shape), so any size is free.
+  """
+  if params is None:
+    inputs = (jnp.zeros((1, model.num_styles)), jnp.zeros((1, variants.VIEW_DIM)),
+              jnp.zeros((1, model.theta_dim)))
+    params = jax.eval_shape(lambda: model.init(
+        {"params": jax.random.key(0), "sample": jax.random.key(1)}, *inputs))["params"]
+  names = set(model.expanding_layer_names()) if expanding_only else None
+  return int(sum(x.size for name, sub in params.items() if names is None or name in names
+                 for x in jax.tree.leaves(sub)))

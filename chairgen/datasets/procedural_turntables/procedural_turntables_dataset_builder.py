@@ -84,6 +84,16 @@ def _configs() -> list[ProceduralConfig]:
           name="chairs_tables_tiny", image_size=64, num_models=8, families=("chairs", "tables"),
           extra_elevations=True, azimuth_stride=2,
           description="8 chairs + 8 tables, 64 px, elevations 0..90, 20-degree azimuth steps."),
+      ProceduralConfig(
+          name="chairs_aubry_tiny", image_size=64, num_models=32, grid="aubry",
+          description="Section 4.2 on the CPU: 32 chairs, 64 px, Aubry's 62 views."),
+      ProceduralConfig(
+          name="cars_tiny", image_size=64, num_models=200, families=("cars",),
+          azimuth_stride=2,
+          description="Section 4.3 on the CPU: 200 cars, 64 px, 18 azimuths x 5 elevations."),
+      ProceduralConfig(
+          name="cars_test", image_size=32, num_models=4, families=("cars",), azimuth_stride=3,
+          description="The test suite's cars: 4 cars, 32 px, 12 azimuths x 5 elevations."),
   ]
   paper_counts = {"chairs": 809, "tables": 1000, "cars": 1000}
   for family, count in paper_counts.items():

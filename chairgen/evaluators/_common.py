@@ -1,0 +1,62 @@
+"""Helpers shared by the evaluators: the one image-error definition, example selection, sheets.
+
+The per-pixel MSE of this project (Tables 1 and 2, held-out views, transformations) is
+`image_mse`: prediction and ground truth are both composited on white, the generated image as
+clip(rgb, 0, 1) + (1 - p) with p the predicted mask probability, the ground truth as
+x·s + (1 - s); values in [0, 1]; the mean over pixels and the 3 channels, then over images.
+That is what the paper's figures show (objects on white) and what `losses.composited_mse`
+logs during training; docs/evaluation.md says why it was chosen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chairgen import imaging
+
+
+def ground_truth_on_white(image_uint8: np.ndarray, mask: np.ndarray) -> np.ndarray:
+  """x·s + (1 - s) for stored views (uint8 image on white, {0,1} mask) -> f32 in [0, 1]."""
+  mask = np.asarray(mask, np.float32)
+  return imaging.composite_on_white(imaging.to_float(image_uint8) * mask, mask)
+
+
+def image_mse(predicted_on_white: np.ndarray, true_on_white: np.ndarray) -> np.ndarray:
+  """Per-image mean squared error over pixels and channels, f64[N]."""
+  diff = np.asarray(predicted_on_white, np.float64) - np.asarray(true_on_white, np.float64)
+  return np.mean(np.square(diff).reshape(len(diff), -1), axis=1)
+
+
+def mask_iou(predicted: np.ndarray, true: np.ndarray) -> float:
+  """Intersection over union of the masks thresholded at 0.5, pooled over all images."""
+  p, t = np.asarray(predicted) > 0.5, np.asarray(true) > 0.5
+  return float(np.logical_and(p, t).sum() / max(np.logical_or(p, t).sum(), 1))
+
+
+def evenly_spaced(ids: np.ndarray, max_examples: int | None) -> np.ndarray:
+  """At most max_examples of `ids`, evenly strided (deterministic, covers every style)."""
+  ids = np.asarray(ids)
+  if max_examples is None or max_examples >= len(ids):
+    return ids
+  if max_examples < 1:
+    raise ValueError(f"max_examples must be >= 1 or None, got {max_examples}")
+  return ids[(np.arange(max_examples) * len(ids)) // max_examples]
+
+
+def generate_examples(trained, batch: dict, theta=None, **kwargs):
+  """Generates the views of batch-format examples (their style and angles)."""
+  style = trained.one_hot(batch["style"])
+  return trained.generate(style, batch["azimuth"], batch["elevation"], theta, **kwargs)
+
+
+def pairs_sheet(ground_truth: np.ndarray, generated: np.ndarray, columns: int = 8) -> np.ndarray:
+  """uint8 sheet: rows of `columns` ground-truth views, each above its generated image."""
+  n = min(len(generated), 2 * columns)
+  rows = []
+  for start in range(0, n, columns):
+    g, p = ground_truth[start:start + columns], generated[start:start + columns]
+    if len(g) < columns:  # pad the last row pair with white cells
+      blank = np.ones((columns - len(g),) + g.shape[1:], np.float32)
+      g, p = np.concatenate([g, blank]), np.concatenate([p, blank])
+    rows += [g, p]
+  return imaging.image_grid(np.stack(rows))

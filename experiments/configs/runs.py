@@ -1,0 +1,90 @@
+"""The catalogue of named training runs that the paper-section experiments share.
+
+Each function returns (name, training config) for a scale; every section that needs a run asks
+for it here, so the same name always means the same config and the run trains once in
+`<runs_dir>/<scale>/<name>` (chairgen.runs checks the identity). Scales:
+
+  test   seconds: the test preset's narrow network, 4 steps, 32 px procedural data (CI).
+  tiny   the CPU reproduction: 64 px, a quarter of the channels, short schedules (Adam and
+         the paper's schedule shape scaled to the steps), batch 32.
+  paper  the paper's presets (128 px, batch 128, 500k steps), for a GPU or TPU.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from chairgen import models
+from experiments.configs import default
+
+# What `tiny` trains on and how long (chosen before any tiny run, to fit ~60 min per section
+# on 2 CPU cores: 1s-S-deep at width 0.25 takes ~0.1 s per step of 32 images at 64 px).
+TINY = ml_collections.ConfigDict({
+    "width": 0.25, "batch_size": 32, "eval_every": 500,
+    "chairs": "procedural_turntables/chairs_aubry_tiny", "chairs_steps": 3000,
+    "cars": "procedural_turntables/cars_tiny", "cars_steps": 1500,
+    "augmented_steps": 4000,
+})
+PAPER_CARS = "shapenet_turntables/cars_128"   # 7124 ShapeNet cars (bring your own copy)
+
+
+def _base(scale: str, preset: str, *, data: str, num_steps: int | None = None):
+  """The training config of `preset` at `scale`."""
+  if scale == "paper":
+    config = default.get_config(preset)
+    config.data.name = data
+    return config
+  config = default.get_config("test" if scale == "test" else "tiny")
+  if preset in default.ARCHITECTURES:
+    config.model.name = preset
+    config.loss.mask_loss = models.mask_loss_for(preset)
+  if scale == "tiny":
+    config.data.name = data
+    config.model.width_multiplier = TINY.width
+    config.train.batch_size = TINY.batch_size
+    default.set_schedule(config, num_steps)
+    config.train.eval_every = config.train.checkpoint_every = TINY.eval_every
+    config.train.log_every = 50
+  else:
+    config.data.name = data
+  return config
+
+
+def _data(scale: str, family: str) -> str:
+  if scale == "test":
+    return {"chairs": "procedural_turntables/test", "cars": "procedural_turntables/cars_test"
+            }[family]
+  if scale == "tiny":
+    return TINY[family]
+  return {"chairs": "procedural_turntables/chairs_128", "cars": PAPER_CARS}[family]
+
+
+def chairs_architecture(scale: str, arch: str, seed: int = 0):
+  """Section 4.2: one architecture on the chairs, 2 views per chair held out (Table 1's second
+  column); tiny and test train without augmentation (too short to profit from it)."""
+  config = _base(scale, arch, data=_data(scale, "chairs"), num_steps=TINY.chairs_steps)
+  config.seed = seed
+  config.data.split = "heldout_views"
+  if scale != "paper":
+    config.augment.enabled = False
+  return f"chairs_{arch}_seed{seed}", config
+
+
+def cars_dataset_size(scale: str, num_models: int, augment: bool, seed: int = 0):
+  """Section 4.3: 1s-S-deep on the first `num_models` cars, with or without augmentation."""
+  config = _base(scale, "1s-S-deep", data=_data(scale, "cars"), num_steps=TINY.cars_steps)
+  config.seed = seed
+  config.data.split = "heldout_views"
+  config.data.num_models = int(num_models)
+  config.augment.enabled = bool(augment)
+  return f"cars_{num_models}models_{'aug' if augment else 'noaug'}_seed{seed}", config
+
+
+def chairs_augmented(scale: str, seed: int = 0):
+  """Section 5.1 (and the later sections' chairs net): 1s-S-deep with augmentation."""
+  config = _base(scale, "1s-S-deep", data=_data(scale, "chairs"),
+                 num_steps=TINY.augmented_steps)
+  config.seed = seed
+  config.data.split = "heldout_views"
+  config.augment.enabled = True
+  return f"chairs_1s-S-deep_aug_seed{seed}", config

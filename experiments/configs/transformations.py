@@ -1,0 +1,26 @@
+r"""Section 5.1, Figure 7: a net trained with augmentation draws transformed chairs.
+
+`python -m experiments.transformations --config=experiments/configs/transformations.py:<scale>`.
+"""
+
+import ml_collections
+
+from experiments.configs import runs
+
+STYLES = {"test": (0, 1), "tiny": (0, 1, 2, 3), "paper": (0, 1, 2, 3)}
+
+
+def get_config(scale: str = "tiny") -> ml_collections.ConfigDict:
+  scale = scale or "tiny"
+  config = ml_collections.ConfigDict()
+  config.name = "transformations"
+  config.section = "5.1"
+  config.title = "Modeling transformations (Figure 7)"
+  config.scale = scale
+  name, run = runs.chairs_augmented(scale)
+  config.run = name
+  config.runs = ml_collections.ConfigDict({name: run})
+  config.evals = ml_collections.ConfigDict({
+      "figure7": {"type": "transformations", "styles": STYLES[scale], "num_columns": 7},
+  })
+  return config

@@ -1,0 +1,101 @@
+r"""Section 4.3: Table 2 and Figures 5-6, training-set size and augmentation on cars.
+
+    python -m experiments.dataset_size --config=experiments/configs/dataset_size.py:tiny \
+        --runs_dir=runs --out_dir=docs/reproduction/dataset_size_tiny
+"""
+
+import os
+
+from absl import app
+import numpy as np
+
+from chairgen import experiment
+from chairgen import imaging
+from chairgen import reports
+from experiments.configs import dataset_size as paper
+
+
+def _paper_mse(config, label: str):
+  """The paper's number for a column: its own size, or the k-th size's at other scales."""
+  if label.endswith("aug"):
+    return paper.PAPER_MSE["aug"]
+  position = list(config.sizes).index(int(label))
+  return paper.PAPER_MSE[paper.PAPER_SIZES[position]]
+
+
+_FLAGS = experiment.define_flags("experiments/configs/dataset_size.py:tiny")
+
+
+def summarize(config, results: experiment.Results, out_dir: str) -> reports.Report:
+  report = experiment.new_report(config, results)
+  labels = list(config.groups.keys())
+  table = reports.Table(
+      key="table2", title="Table 2: per-pixel MSE of the generated cars (training views)",
+      unit="×10⁻³", scale=1e3, extra_columns=["paper's column", "held-out views (×10⁻³)"],
+      note=("Columns of the paper are matched by position (k-th size of the sweep); the last is "
+            f"the {config.augmented_size}-model net with augmentation. MSE as in "
+            "docs/evaluation.md, on the training views."))
+  stats = {}
+  for label in labels:
+    group = list(config.groups[label])
+    stats[label] = results.stat(group, "train_views", "mse")
+    paper_label = ("1000aug" if label.endswith("aug") else
+                   str(paper.PAPER_SIZES[list(config.sizes).index(int(label))]))
+    table.rows.append(reports.Row(
+        f"{label} models" if not label.endswith("aug") else f"{label[:-3]} models + aug",
+        _paper_mse(config, label), stats[label],
+        {"paper's column": paper_label,
+         "held-out views (×10⁻³)": results.stat(group, "heldout_views", "mse").format(1e3)}))
+  report.tables.append(table)
+
+  sweep = [stats[str(n)] for n in config.sizes]
+  report.claims.append(reports.Claim(
+      "without augmentation, the training error grows with the number of models",
+      reports.verdict_increasing(sweep),
+      "means " + " < ".join(s.format(1e3) for s in sweep) + " ×10⁻³ expected; Spearman ρ = "
+      f"{reports.spearman(list(config.sizes), [s.mean for s in sweep]):.2f}"))
+  n = str(config.augmented_size)
+  aug = f"{n}aug"
+  report.claims.append(reports.Claim(
+      f"augmentation raises the training error at the same size ({n} models)",
+      reports.verdict_less(stats[n], stats[aug]),
+      f"{stats[n].format(1e3)} without vs {stats[aug].format(1e3)} ×10⁻³ with"))
+
+  morph = {}
+  for key in ("step_cv", "max_step_ratio"):
+    morph[key] = (results.stat(config.groups[aug], "figure6", key),
+                  results.stat(config.groups[n], "figure6", key))
+  report.claims.append(reports.Claim(
+      "augmentation gives smoother morphs between cars (Figure 6): consecutive-frame "
+      "differences of a 32-frame morph are spread more evenly",
+      reports.verdict_less(*morph["step_cv"]),
+      f"step CV {morph['step_cv'][0].format()} with vs {morph['step_cv'][1].format()} without; "
+      f"max/mean step {morph['max_step_ratio'][0].format()} vs "
+      f"{morph['max_step_ratio'][1].format()} (lower is smoother; "
+      f"{len(config.evals.figure6.pairs)} pairs per run)"))
+  report.tables.append(reports.Table(
+      key="figure6_smoothness", title="Figure 6: morph smoothness (lower is smoother)",
+      rows=[reports.Row(f"{label}: {key}", None, stat) for key, (with_aug, without) in
+            morph.items() for label, stat in ((f"{n} models", without), (aug, with_aug))],
+      note="step CV = std/mean of the 31 consecutive-frame MSEs of a 32-frame morph; max/mean "
+           "step = 1 for perfectly even change; the paper shows the morphs but gives no number."))
+
+  seed0 = [config.groups[label][0] for label in labels]
+  imaging.save_png(os.path.join(out_dir, "figure5.png"), experiment.comparison_grid(
+      results, "figure5", seed0, truth_from=seed0[0], runs_as_columns=True))
+  report.figures.append(reports.Figure(
+      "figure5", "Figure 5: ground truth, then one column per training set", "figure5.png",
+      "Columns left to right: ground truth, " + ", ".join(labels) + " (seed 0). The cars are "
+      "fixed indices chosen before training."))
+  frames = [results.arrays(config.groups[k][0], "figure6")["frames"][0] for k in (n, aug)]
+  shown = np.linspace(0, frames[0].shape[0] - 1, 16).round().astype(int)
+  imaging.save_png(os.path.join(out_dir, "figure6.png"),
+                   imaging.image_grid(np.stack([f[shown] for f in frames])))
+  report.figures.append(reports.Figure(
+      "figure6", "Figure 6: morph between two cars, without (top) and with (bottom) "
+      "augmentation", "figure6.png", "16 of the 32 frames of the first pair, seed 0."))
+  return report
+
+
+if __name__ == "__main__":
+  app.run(experiment.main(_FLAGS, summarize))

@@ -1,0 +1,43 @@
+"""Session fixtures: one TFDS data_dir and one tiny trained run (and a tiny VAE) for all tests."""
+
+import os
+
+import pytest
+
+from chairgen import train
+from experiments.configs import default as default_configs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory):
+  """A TFDS data_dir shared by the whole session (the first user builds the test dataset)."""
+  return str(tmp_path_factory.mktemp("session_tfds"))
+
+
+def _train(root, data_dir, **model):
+  config = default_configs.get_config("test")
+  config.data.data_dir = data_dir
+  config.optimizer.num_steps = 2
+  config.train.eval_every = config.train.checkpoint_every = 1
+  config.augment.enabled = False
+  for key, value in model.items():
+    config.model[key] = value
+  if model.get("vae"):
+    config.loss.mask_loss = "vae"
+  workdir = str(root / "run")
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, session_data_dir):
+  """Workdir of a 2-step run of the test preset (checkpoints at steps 1 and 2)."""
+  return _train(tmp_path_factory.mktemp("trained_run"), session_data_dir)
+
+
+@pytest.fixture(scope="session")
+def trained_vae_run(tmp_path_factory, session_data_dir):
+  """Workdir of a 2-step VAE run of the test preset."""
+  return _train(tmp_path_factory.mktemp("trained_vae_run"), session_data_dir, vae=True)
