@@ -66,6 +66,19 @@ class Results:
             for name, st in self.runs.items()}
 
 
+def new_config(name: str, section: str, title: str, scale: str) -> ml_collections.ConfigDict:
+  """The head of every experiment config; its `runs` and `evals` are filled in by the section."""
+  scale = scale or "tiny"
+  if scale not in SCALES:
+    raise ValueError(f"unknown scale {scale!r}: choose one of {SCALES} "
+                     "(e.g. --config=experiments/configs/architectures.py:tiny)")
+  config = ml_collections.ConfigDict()
+  config.name, config.section, config.title, config.scale = name, section, title, scale
+  config.runs = ml_collections.ConfigDict()
+  config.evals = ml_collections.ConfigDict()
+  return config
+
+
 def check_config(config: ml_collections.ConfigDict) -> None:
   for field in ("name", "section", "title", "scale", "runs", "evals"):
     if field not in config:

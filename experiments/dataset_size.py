@@ -11,6 +11,7 @@ import numpy as np
 
 from chairgen import experiment
 from chairgen import imaging
+from chairgen import plots
 from chairgen import reports
 from experiments.configs import dataset_size as paper
 
@@ -79,6 +80,36 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
             morph.items() for label, stat in ((f"{n} models", without), (aug, with_aug))],
       note="step CV = std/mean of the 31 consecutive-frame MSEs of a 32-frame morph; max/mean "
            "step = 1 for perfectly even change; the paper shows the morphs but gives no number."))
+
+  sizes = list(config.sizes)
+  held = [results.stat(config.groups[str(k)], "heldout_views", "mse") for k in sizes]
+  plots.line_plot(os.path.join(out_dir, "table2.png"), [
+      {"x": sizes, "y": [s.mean * 1e3 for s in sweep],
+       "yerr": [(s.std or 0) * 1e3 for s in sweep], "label": "training views"},
+      {"x": sizes, "y": [s.mean * 1e3 for s in held],
+       "yerr": [(s.std or 0) * 1e3 for s in held], "label": "held-out views"},
+      {"x": [config.augmented_size], "y": [stats[aug].mean * 1e3],
+       "yerr": [(stats[aug].std or 0) * 1e3], "label": "training views, augmented"}],
+      xlabel="car models in the training set", ylabel="per-pixel MSE (×10⁻³)", logx=True,
+      title=f"Table 2 at `{config.scale}` (mean ± std over seeds)")
+  report.figures.append(reports.Figure(
+      "table2_plot", "Table 2 as a plot: MSE against the training-set size", "table2.png"))
+  step_series = []
+  for label in (n, aug):
+    diffs = np.concatenate([results.arrays(r, "figure6")["step_differences"]
+                            for r in config.groups[label]])  # [runs x pairs, F - 1]
+    step_series.append({"x": list(range(1, diffs.shape[1] + 1)), "y": diffs.mean(0) * 1e3,
+                        "yerr": diffs.std(0) * 1e3,
+                        "label": f"{label[:-3]} models + aug" if label == aug else
+                        f"{label} models"})
+  plots.line_plot(os.path.join(out_dir, "figure6_steps.png"), step_series,
+                  xlabel="morph step (frame i to i + 1)",
+                  ylabel="MSE between frames (×10⁻³)",
+                  title="Figure 6: change per morph step (mean ± std over pairs and seeds)")
+  report.figures.append(reports.Figure(
+      "figure6_steps", "Figure 6's number: how much each morph step changes the image",
+      "figure6_steps.png", "A flat curve is an even morph; a peak is a snap from one car to "
+      "the other."))
 
   seed0 = [config.groups[label][0] for label in labels]
   imaging.save_png(os.path.join(out_dir, "figure5.png"), experiment.comparison_grid(

@@ -35,7 +35,6 @@ import importlib.util
 import json
 import multiprocessing
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -57,6 +56,7 @@ from chairgen import augment  # pylint: disable=wrong-import-position
 from chairgen import host_memory  # pylint: disable=wrong-import-position
 from chairgen import input_pipeline  # pylint: disable=wrong-import-position
 from chairgen import models  # pylint: disable=wrong-import-position
+from chairgen import reports  # pylint: disable=wrong-import-position
 from chairgen import train  # pylint: disable=wrong-import-position
 from experiments.configs import default as default_configs  # pylint: disable=wrong-import-position
 
@@ -103,24 +103,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch and initial
 
 def machine_info() -> dict:
   """CPU model, core count, load and library versions, for the record."""
-  fields = {}
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:                       # the first CPU's entries
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-  except OSError:
-    pass
-  model = fields.get("model name") or platform.processor() or "unknown"
-  flags = fields.get("flags", "").split()
-  isa = [x for x in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if x in flags]
-  info = {"cpu": model, "cpu_isa": isa, "cpu_count": os.cpu_count(),
-          "python": platform.python_version(),
-          "jax": jax.__version__, "backend": jax.default_backend(),
-          "devices": [str(d) for d in jax.devices()],
-          "xla_flags": os.environ.get("XLA_FLAGS", "")}
-  info["torch"] = None
-  return info
+  return dict(reports.machine_info(), torch=None)
 
 
 def load_average() -> float:

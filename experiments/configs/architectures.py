@@ -6,6 +6,8 @@ with scale test | tiny | paper (see experiments/configs/runs.py).
 
 import ml_collections
 
+from chairgen import experiment
+
 from experiments.configs import default
 from experiments.configs import runs
 
@@ -24,15 +26,11 @@ FIGURE_VIEWS = {
 
 
 def get_config(scale: str = "tiny") -> ml_collections.ConfigDict:
-  scale = scale or "tiny"
-  config = ml_collections.ConfigDict()
-  config.name = "architectures"
-  config.section = "4.2"
-  config.title = "Comparing network architectures (Table 1, Figure 4)"
-  config.scale = scale
+  config = experiment.new_config("architectures", "4.2",
+                                 "Comparing network architectures (Table 1, Figure 4)", scale)
+  scale = config.scale
   config.seeds = SEEDS[scale]
   config.architectures = default.ARCHITECTURES
-  config.runs = ml_collections.ConfigDict()
   config.groups = ml_collections.ConfigDict()   # architecture -> its runs (one per seed)
   for arch in default.ARCHITECTURES:
     names = []

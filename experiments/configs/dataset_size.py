@@ -5,6 +5,8 @@ r"""Section 4.3, Table 2 and Figures 5-6: training-set size and augmentation, on
 
 import ml_collections
 
+from chairgen import experiment
+
 from experiments.configs import runs
 
 PAPER_SIZES = (500, 1000, 3000, 7124)
@@ -23,16 +25,13 @@ MORPH_PAIRS = {"test": [[0, 1]], "tiny": [[0, 1], [2, 3], [4, 5], [6, 7]],
 
 
 def get_config(scale: str = "tiny") -> ml_collections.ConfigDict:
-  scale = scale or "tiny"
-  config = ml_collections.ConfigDict()
-  config.name = "dataset_size"
-  config.section = "4.3"
-  config.title = "Training set size and data augmentation (Table 2, Figures 5 and 6)"
-  config.scale = scale
+  config = experiment.new_config(
+      "dataset_size", "4.3", "Training set size and data augmentation (Table 2, Figures 5 and 6)",
+      scale)
+  scale = config.scale
   config.sizes = SIZES[scale]
   config.augmented_size = SIZES[scale][1]   # the analog of the paper's 1000aug
   config.seeds = SEEDS[scale]
-  config.runs = ml_collections.ConfigDict()
   config.groups = ml_collections.ConfigDict()   # column label -> its runs (one per seed)
   columns = [(str(n), n, False) for n in config.sizes] + [
       (f"{config.augmented_size}aug", config.augmented_size, True)]

@@ -5,18 +5,17 @@ r"""Section 5.1, Figure 7: a net trained with augmentation draws transformed cha
 
 import ml_collections
 
+from chairgen import experiment
+
 from experiments.configs import runs
 
 STYLES = {"test": (0, 1), "tiny": (0, 1, 2, 3), "paper": (0, 1, 2, 3)}
 
 
 def get_config(scale: str = "tiny") -> ml_collections.ConfigDict:
-  scale = scale or "tiny"
-  config = ml_collections.ConfigDict()
-  config.name = "transformations"
-  config.section = "5.1"
-  config.title = "Modeling transformations (Figure 7)"
-  config.scale = scale
+  config = experiment.new_config("transformations", "5.1",
+                                 "Modeling transformations (Figure 7)", scale)
+  scale = config.scale
   name, run = runs.chairs_augmented(scale)
   config.run = name
   config.runs = ml_collections.ConfigDict({name: run})
