@@ -61,7 +61,10 @@ class Results:
     return self.evals[run][eval_name].arrays
 
   def run_records(self) -> dict[str, dict[str, Any]]:
-    return {name: {"step": st.step, "seed": self.seeds[name], "workdir": st.workdir,
+    def shown(path):  # relative to the working directory when below it (reports get committed)
+      rel = os.path.relpath(path)
+      return path if rel.startswith("..") else rel
+    return {name: {"step": st.step, "seed": self.seeds[name], "workdir": shown(st.workdir),
                    "train_seconds": round(st.train_seconds, 1)}
             for name, st in self.runs.items()}
 

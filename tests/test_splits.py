@@ -215,3 +215,19 @@ def test_contiguous_styles_skip_untrained_models():
 def test_unknown_split_is_named():
   with pytest.raises(ValueError, match="by_style"):
     splits.make_split(turntables(2, (0, 90), (20,)), config(split="random"), seed=0)
+
+
+def test_num_models_keeps_the_first_models_and_their_heldout_views():
+  model = np.repeat(np.arange(6), 10)
+  meta = splits.Metadata(model=model, azimuth=np.tile(np.arange(10) * 36.0, 6).astype(np.float32),
+                         elevation=np.full(60, 20.0, np.float32),
+                         class_id=np.zeros(60, np.int64))
+  config = input_pipeline.default_config()
+  full = splits.make_split(meta, config, seed=0)
+  config.num_models = 3
+  part = splits.make_split(meta, config, seed=0)
+  assert set(model[part.train]) == set(model[part.test]) == {0, 1, 2}
+  np.testing.assert_array_equal(part.test, full.test[model[full.test] < 3])
+  config.num_models = 7
+  with pytest.raises(ValueError, match="num_models=7, but the data has 6 models"):
+    splits.make_split(meta, config, seed=0)
