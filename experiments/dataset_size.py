@@ -16,12 +16,12 @@ from chairgen import reports
 from experiments.configs import dataset_size as paper
 
 
-def _paper_mse(config, label: str):
-  """The paper's number for a column: its own size, or the k-th size's at other scales."""
+def _paper_column(config, label: str) -> tuple[str, float]:
+  """The paper's column matched to ours by position (k-th size of the sweep), and its MSE."""
   if label.endswith("aug"):
-    return paper.PAPER_MSE["aug"]
-  position = list(config.sizes).index(int(label))
-  return paper.PAPER_MSE[paper.PAPER_SIZES[position]]
+    return "1000aug", paper.PAPER_MSE["aug"]
+  size = paper.PAPER_SIZES[list(config.sizes).index(int(label))]
+  return str(size), paper.PAPER_MSE[size]
 
 
 _FLAGS = experiment.define_flags("experiments/configs/dataset_size.py:tiny")
@@ -29,10 +29,11 @@ _FLAGS = experiment.define_flags("experiments/configs/dataset_size.py:tiny")
 
 def summarize(config, results: experiment.Results, out_dir: str) -> reports.Report:
   report = experiment.new_report(config, results)
-  labels = list(config.groups.keys())
+  n, aug = str(config.augmented_size), f"{config.augmented_size}aug"
+  labels = [str(k) for k in config.sizes] + [aug]  # sweep order (ConfigDict sorts its keys)
   table = reports.Table(
       key="table2", title="Table 2: per-pixel MSE of the generated cars (training views)",
-      unit="×10⁻³", scale=1e3, extra_columns=["paper's column", "held-out views (×10⁻³)"],
+      unit="×10⁻³", scale=1e3, extra_columns=["held-out views (×10⁻³)"],
       note=("Columns of the paper are matched by position (k-th size of the sweep); the last is "
             f"the {config.augmented_size}-model net with augmentation. MSE as in "
             "docs/evaluation.md, on the training views."))
@@ -40,23 +41,19 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   for label in labels:
     group = list(config.groups[label])
     stats[label] = results.stat(group, "train_views", "mse")
-    paper_label = ("1000aug" if label.endswith("aug") else
-                   str(paper.PAPER_SIZES[list(config.sizes).index(int(label))]))
+    paper_label, paper_mse = _paper_column(config, label)
     table.rows.append(reports.Row(
-        f"{label} models" if not label.endswith("aug") else f"{label[:-3]} models + aug",
-        _paper_mse(config, label), stats[label],
-        {"paper's column": paper_label,
-         "held-out views (×10⁻³)": results.stat(group, "heldout_views", "mse").format(1e3)}))
+        (f"{label[:-3]} models + aug" if label.endswith("aug") else f"{label} models")
+        + f" (paper: {paper_label})", paper_mse, stats[label],
+        {"held-out views (×10⁻³)": results.stat(group, "heldout_views", "mse").format(1e3)}))
   report.tables.append(table)
 
-  sweep = [stats[str(n)] for n in config.sizes]
+  sweep = [stats[str(k)] for k in config.sizes]
   report.claims.append(reports.Claim(
       "without augmentation, the training error grows with the number of models",
       reports.verdict_increasing(sweep),
       "means " + " < ".join(s.format(1e3) for s in sweep) + " ×10⁻³ expected; Spearman ρ = "
       f"{reports.spearman(list(config.sizes), [s.mean for s in sweep]):.2f}"))
-  n = str(config.augmented_size)
-  aug = f"{n}aug"
   report.claims.append(reports.Claim(
       f"augmentation raises the training error at the same size ({n} models)",
       reports.verdict_less(stats[n], stats[aug]),
