@@ -215,7 +215,9 @@ def to_markdown(report: Report) -> str:
   out = [f"# {report.title} (section {report.section}, scale `{report.scale}`)", "",
          f"Command: `{report.command}`  ",
          f"Machine: {describe_machine(report.machine)}  ",
-         f"Date: {report.date}; wall time of this invocation {report.wall_seconds / 60:.1f} min",
+         f"Date: {report.date}; wall time of this invocation {report.wall_seconds / 60:.1f} min; "
+         f"training time of its {len(report.runs)} runs "
+         f"{sum(r.get('train_seconds', 0) for r in report.runs.values()) / 60:.1f} min in all",
          ""]
   for t in report.tables:
     out += [table_markdown(t), ""]

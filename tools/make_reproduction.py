@@ -106,7 +106,8 @@ def render(found: list[tuple[str, reports.Report]], out_path: str) -> str:
       directory, r = scales[s]
       rel = os.path.relpath(directory, out_dir)
       lines += [f"`{s}`: `{r.command}` — {reports.describe_machine(r.machine)}, {r.date}, "
-                f"{r.wall_seconds / 60:.0f} min wall, {len(r.runs)} runs. "
+                f"{len(r.runs)} runs trained in "
+                f"{sum(x.get('train_seconds', 0) for x in r.runs.values()) / 60:.0f} min. "
                 f"[Full report]({rel}/report.md)", ""]
       for fig in r.figures:
         lines += [f"![{fig.title} (`{s}`)]({rel}/{fig.path})", "", f"*{fig.title}* (`{s}`). "

@@ -27,12 +27,6 @@ def image_mse(predicted_on_white: np.ndarray, true_on_white: np.ndarray) -> np.n
   return np.mean(np.square(diff).reshape(len(diff), -1), axis=1)
 
 
-def mask_iou(predicted: np.ndarray, true: np.ndarray) -> float:
-  """Intersection over union of the masks thresholded at 0.5, pooled over all images."""
-  p, t = np.asarray(predicted) > 0.5, np.asarray(true) > 0.5
-  return float(np.logical_and(p, t).sum() / max(np.logical_or(p, t).sum(), 1))
-
-
 def evenly_spaced(ids: np.ndarray, max_examples: int | None) -> np.ndarray:
   """At most max_examples of `ids`, evenly strided (deterministic, covers every style)."""
   ids = np.asarray(ids)
