@@ -60,6 +60,14 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
       weakest, "; ".join(f"vs {a}: {stats['1s-S-deep'].format(1e3)} vs {stats[a].format(1e3)} "
                          f"×10⁻³, {v}" for a, v in verdicts.items())))
 
+  archs = list(config.architectures)
+  rho = reports.spearman([paper.PAPER_MSE[a] for a in archs], [stats[a].mean for a in archs])
+  ranked = sorted(archs, key=lambda a: stats[a].mean)
+  report.notes.append(
+      f"Ordering by training-view MSE, best first: {', '.join(ranked)} (paper: "
+      f"{', '.join(sorted(archs, key=paper.PAPER_MSE.get))}); Spearman rank correlation with "
+      f"the paper's ordering ρ = {rho:.2f} over the {len(archs)} architectures.")
+
   seed0 = [config.groups[a][0] for a in config.architectures]
   path = imaging.save_png(os.path.join(out_dir, "figure4.png"), experiment.comparison_grid(
       results, "figure4", seed0, truth_from=seed0[0]))

@@ -85,7 +85,7 @@ def test_rerun_reuses_runs_and_stored_evaluations(sections, session_data_dir, tm
                        "--notrain")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "training steps" not in result.stdout
-  assert result.stdout.count("stored result") == 30  # 10 runs x 3 evaluators
+  assert result.stdout.count("stored result") == 15  # 5 runs x 3 evaluators
   with open(tmp_path / "again" / "report.json") as f, \
        open(os.path.join(sections[1]["architectures"][0], "report.json")) as g:
     assert json.load(f)["tables"] == json.load(g)["tables"]
