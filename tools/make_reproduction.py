@@ -38,21 +38,26 @@ def _section_key(section: str):
   return SECTION_ORDER.index(head) if head in SECTION_ORDER else len(SECTION_ORDER)
 
 
+SHOWN_SCALES = ("tiny", "paper")   # columns of the merged tables, "not run" where missing
+
+
 def merged_table(tables: dict[str, reports.Table]) -> str:
-  """One markdown table: label | paper | ours at each scale."""
-  scales = [s for s in SCALE_ORDER if s in tables]
-  first = tables[scales[0]]
+  """One markdown table: label | paper | ours at `tiny` | ours at `paper`."""
+  present = [s for s in SCALE_ORDER if s in tables]
+  first = tables[present[0]]
+  scales = list(SHOWN_SCALES)
   unit = f" ({first.unit})" if first.unit else ""
   head = ["", f"paper{unit}"] + [f"ours, `{s}`{unit}" for s in scales]
   lines = [f"**{first.title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   labels = []
-  for s in scales:
+  for s in present:
     labels += [r.label for r in tables[s].rows if r.label not in labels]
   for label in labels:
-    rows = {s: next((r for r in tables[s].rows if r.label == label), None) for s in scales}
+    rows = {s: next((r for r in tables[s].rows if r.label == label), None) for s in present}
     paper = next((r.paper for r in rows.values() if r is not None and r.paper is not None), None)
     cells = [label, reports.format_cell(paper, first.scale)]
-    cells += [reports.format_cell(rows[s].ours if rows[s] else None, tables[s].scale)
+    cells += ["not run" if s not in tables else
+              reports.format_cell(rows[s].ours if rows[s] else None, tables[s].scale)
               for s in scales]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
@@ -87,19 +92,23 @@ def render(found: list[tuple[str, reports.Report]], out_path: str) -> str:
       tables = {s: next(t for t in r.tables if t.key == key) for s, (_, r) in scales.items()
                 if any(t.key == key for t in r.tables)}
       lines += [merged_table(tables), ""]
-    lines += ["| claim | " + " | ".join(f"`{s}`" for s in SCALE_ORDER if s in scales) + " |",
-              "|---|" + "---|" * len([s for s in SCALE_ORDER if s in scales])]
+    lines += ["| claim | " + " | ".join(f"`{s}`" for s in SHOWN_SCALES) + " |",
+              "|---|" + "---|" * len(SHOWN_SCALES)]
     claims = []
     for _, r in scales.values():
       claims += [c.text for c in r.claims if c.text not in claims]
     for text in claims:
       cells = []
-      for s in SCALE_ORDER:
-        if s in scales:
-          c = next((c for c in scales[s][1].claims if c.text == text), None)
-          cells.append(f"**{c.verdict}** ({c.evidence})" if c else "—")
+      for s in SHOWN_SCALES:
+        c = (next((c for c in scales[s][1].claims if c.text == text), None)
+             if s in scales else None)
+        cells.append(f"**{c.verdict}** ({c.evidence})" if c else
+                     "not run" if s not in scales else "—")
       lines.append(f"| {text} | " + " | ".join(cells) + " |")
     lines.append("")
+    if "paper" not in scales:
+      command = any_report.command.replace(":tiny", ":paper").replace("_tiny", "_paper")
+      lines += [f"`paper`: not run yet (a GPU or TPU job): `{command}`", ""]
     for s in SCALE_ORDER:
       if s not in scales:
         continue
