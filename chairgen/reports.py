@@ -111,6 +111,19 @@ def verdict_less(a: Stat, b: Stat) -> str:
   return HOLDS
 
 
+def verdict_less_paired(a_values: Sequence[float], b_values: Sequence[float]
+                        ) -> tuple[str, Stat]:
+  """Is a < b, item by item (e.g. two rows of one chair)? (verdict, Stat of b - a).
+
+  HOLDS when the mean difference exceeds its standard deviation, WITHIN_NOISE when it is only
+  positive (or there is one pair).
+  """
+  d = Stat.of(np.asarray(b_values, np.float64) - np.asarray(a_values, np.float64))
+  if d.mean <= 0:
+    return DOES_NOT_HOLD, d
+  return (HOLDS if d.std is not None and d.mean > d.std else WITHIN_NOISE), d
+
+
 def verdict_increasing(stats: Sequence[Stat]) -> str:
   """Do the means increase along the sequence? The weakest of the consecutive comparisons."""
   order = {HOLDS: 0, WITHIN_NOISE: 1, DOES_NOT_HOLD: 2}

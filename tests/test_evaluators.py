@@ -110,7 +110,8 @@ def test_views_morph_and_transformations_on_a_trained_run(trained, tmp_path):
   assert results["morph"].metrics["max_step_ratio"] >= 1.0
   sheet = results["sheet"]
   assert sheet.arrays["generated"].shape == (1, 7, 5, 32, 32, 3)
-  assert {"mse_identity", "mse_zoom_out", "mse_translation"} <= set(sheet.metrics)
+  assert {"mse_identity", "mse_zoom_out", "mse_translation", "response_hue"} <= set(sheet.metrics)
+  assert 0.0 <= sheet.metrics["response_zoom_out"] < 100.0
   assert all(np.isfinite(v) for v in sheet.metrics.values())
   for name in ("views/views.png", "morph/morph.png", "sheet/sheet.png", "sheet/sheet_truth.png"):
     assert os.path.exists(os.path.join(tmp_path, "eval", name))
@@ -131,3 +132,15 @@ def test_evaluate_command(trained_run):
   assert result.returncode != 0 and "unknown evaluator name(s) ['bogus']" in result.stderr
   result = run("--step=99")
   assert result.returncode != 0 and "no checkpoint at step 99" in result.stderr
+
+
+def test_responses_measure_how_much_of_the_true_change_is_drawn():
+  truth = np.zeros((1, 7, 5, 2, 2, 3))
+  truth[:, :, [0, 1, 3, 4]] = 1.0                # every transformation changes the image
+  half = truth * 0.5                             # a net that draws half of the change...
+  ratio = transformations.responses(transformations.changes(half),
+                                    transformations.changes(truth))
+  np.testing.assert_allclose(ratio["translation"], 0.25)   # ... has a quarter of its MSE
+  ignores = transformations.responses(transformations.changes(np.zeros_like(truth)),
+                                      transformations.changes(truth))
+  assert ignores["hue"] == 0.0 and "identity" not in ignores

@@ -22,6 +22,7 @@ beside it come from the same call, and rerunning gives the same of both.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import os
@@ -57,6 +58,7 @@ class Configured:
   every: int | None
   config: dict[str, Any]
   evaluator: Any
+  code: str = ""   # digest of the evaluator's source: a stored result of other code is stale
 
   def run(self, trained, rng=None) -> Result:
     rng = eval_key(trained.seed, self.name) if rng is None else rng
@@ -73,6 +75,15 @@ class Configured:
 def known_types() -> list[str]:
   package = os.path.dirname(__file__)
   return sorted(m.name for m in pkgutil.iter_modules([package]) if not m.name.startswith("_"))
+
+
+def code_version(module) -> str:
+  """Digest of an evaluator module's source and the shared helpers' (for stored results)."""
+  h = hashlib.sha256()
+  for path in (module.__file__, os.path.join(os.path.dirname(__file__), "_common.py")):
+    with open(path, "rb") as f:
+      h.update(f.read())
+  return h.hexdigest()[:12]
 
 
 def eval_key(seed: int, name: str) -> jax.Array:
@@ -112,7 +123,7 @@ def from_config(evals: Mapping[str, Any] | None, only: list[str] | None = None
                        f"chairgen.evaluators.{kind}.Evaluator for its fields.") from e
     every = entry.get("every")
     built.append(Configured(name=name, type=kind, every=None if every is None else int(every),
-                            config=entry, evaluator=evaluator))
+                            config=entry, evaluator=evaluator, code=code_version(module)))
   return built
 
 
@@ -145,7 +156,7 @@ def write_result(directory: str, evaluator: Configured, step: int, result: Resul
         np.savez_compressed(f, **result.arrays)
     _atomic_write(os.path.join(directory, "arrays.npz"), write_npz)
   record = {"name": evaluator.name, "type": evaluator.type, "config": evaluator.config,
-            "step": int(step), "metrics": {k: float(v) for k, v in result.metrics.items()},
+            "code": evaluator.code, "step": int(step), "metrics": {k: float(v) for k, v in result.metrics.items()},
             "images": sorted(result.images), "info": result.info}
 
   def write_json(p):
@@ -157,7 +168,7 @@ def write_result(directory: str, evaluator: Configured, step: int, result: Resul
 
 def read_result(directory: str, evaluator: Configured | None = None, step: int | None = None
                 ) -> Result | None:
-  """The stored result in `directory` if it exists and matches the evaluator config and step."""
+  """The stored result in `directory` if it matches the evaluator's config, code and step."""
   path = os.path.join(directory, "metrics.json")
   if not os.path.exists(path):
     return None
@@ -166,7 +177,8 @@ def read_result(directory: str, evaluator: Configured | None = None, step: int |
       record = json.load(f)
   except json.JSONDecodeError:
     return None  # a corrupt record is recomputed, never trusted
-  if evaluator is not None and record.get("config") != json.loads(json.dumps(evaluator.config)):
+  if evaluator is not None and (record.get("config") != json.loads(json.dumps(evaluator.config))
+                                or record.get("code") != evaluator.code):
     return None
   if step is not None and record.get("step") != step:
     return None

@@ -9,7 +9,7 @@ from chairgen import experiment
 
 from experiments.configs import runs
 
-STYLES = {"test": (0, 1), "tiny": (0, 1, 2, 3), "paper": (0, 1, 2, 3)}
+STYLES = {"test": (0, 1), "tiny": tuple(range(8)), "paper": tuple(range(8))}
 
 
 def get_config(scale: str = "tiny") -> ml_collections.ConfigDict:
