@@ -102,7 +102,7 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   plots.line_plot(os.path.join(out_dir, "figure6_steps.png"), step_series,
                   xlabel="morph step (frame i to i + 1)",
                   ylabel="MSE between frames (×10⁻³)",
-                  title="Figure 6: change per morph step (mean ± std over pairs and seeds)")
+                  title="Figure 6: change per morph step (mean ± std, pairs × seeds)")
   report.figures.append(reports.Figure(
       "figure6_steps", "Figure 6's number: how much each morph step changes the image",
       "figure6_steps.png", "A flat curve is an even morph; a peak is a snap from one car to "

@@ -107,7 +107,8 @@ def render(found: list[tuple[str, reports.Report]], out_path: str) -> str:
       lines.append(f"| {text} | " + " | ".join(cells) + " |")
     lines.append("")
     if "paper" not in scales:
-      command = any_report.command.replace(":tiny", ":paper").replace("_tiny", "_paper")
+      command = (any_report.command.replace(":tiny", ":paper").replace("_tiny", "_paper")
+                 .replace(" --notrain", ""))
       lines += [f"`paper`: not run yet (a GPU or TPU job): `{command}`", ""]
     for s in SCALE_ORDER:
       if s not in scales:
