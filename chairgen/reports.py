@@ -229,7 +229,7 @@ def to_markdown(report: Report) -> str:
          f"Command: `{report.command}`  ",
          f"Machine: {describe_machine(report.machine)}  ",
          f"Date: {report.date}; wall time of this invocation {report.wall_seconds / 60:.1f} min; "
-         f"training time of its {len(report.runs)} runs "
+         f"training time of its {len(report.runs)} run{'s' if len(report.runs) != 1 else ''} "
          f"{sum(r.get('train_seconds', 0) for r in report.runs.values()) / 60:.1f} min in all",
          ""]
   for t in report.tables:

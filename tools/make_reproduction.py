@@ -116,7 +116,7 @@ def render(found: list[tuple[str, reports.Report]], out_path: str) -> str:
       directory, r = scales[s]
       rel = os.path.relpath(directory, out_dir)
       lines += [f"`{s}`: `{r.command}` — {reports.describe_machine(r.machine)}, {r.date}, "
-                f"{len(r.runs)} runs trained in "
+                f"{len(r.runs)} run{'s' if len(r.runs) != 1 else ''} trained in "
                 f"{sum(x.get('train_seconds', 0) for x in r.runs.values()) / 60:.0f} min. "
                 f"[Full report]({rel}/report.md)", ""]
       for fig in r.figures:
