@@ -32,6 +32,7 @@ import ml_collections
 import numpy as np
 
 from chairgen import evaluators as evaluators_lib
+from chairgen import imaging
 from chairgen import inference
 from chairgen import reports
 from chairgen import runs as runs_lib
@@ -213,7 +214,6 @@ def comparison_grid(results: Results, eval_name: str, run_names, *, truth_from: 
 
   Lines are rows (Figure 4) or, with runs_as_columns, columns (Figure 5).
   """
-  from chairgen import imaging  # pylint: disable=g-import-not-at-top
   lines = [results.arrays(truth_from, eval_name)["ground_truth"]]
   lines += [results.arrays(r, eval_name)["generated"] for r in run_names]
   grid = np.stack(lines)          # [lines, views, S, S, 3]

@@ -100,8 +100,7 @@ class RunData:
           "or retrain.")
     self.pipeline = pipeline
     meta = pipeline.metadata
-    self._style_of_model = pipeline._style_lookup  # pylint: disable=protected-access
-    styles = self._style_of_model[meta.model]
+    styles = pipeline.style_lookup[meta.model]
     split = pipeline.split
     self.split = RunSplit(train=split.train, test=split.test, train_styles=styles[split.train],
                           test_styles=styles[split.test],

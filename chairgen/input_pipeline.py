@@ -339,6 +339,11 @@ class Pipeline:
     return iter(self.train_dataset(global_batch_size))
 
   @property
+  def style_lookup(self) -> np.ndarray:
+    """int32[M]: the style (network input index) of each model id, -1 if it has no training view."""
+    return self._style_lookup
+
+  @property
   def target_style_ids(self) -> np.ndarray:
     """by_style: the styles (int32, as in batches) of the target set; empty for other splits."""
     return self._style_lookup[self.split.target_styles]
