@@ -106,9 +106,19 @@ class RunData:
                           test_styles=styles[split.test],
                           target_styles=np.asarray(pipeline.target_style_ids, np.int32))
     self._styles = styles
-    self._index = {(int(s), round(float(a), 3), round(float(e), 3)): i
-                   for i, (s, a, e) in enumerate(zip(styles, meta.azimuth, meta.elevation))
-                   if s >= 0}
+    self._index_cache: dict[tuple[int, float, float], int] | None = None
+
+  @property
+  def _index(self) -> dict[tuple[int, float, float], int]:
+    """(style, azimuth, elevation) -> example id, built on the first lookup (training, which
+    makes a RunData for its evaluators, may never need it)."""
+    if self._index_cache is None:
+      meta = self.pipeline.metadata
+      self._index_cache = {
+          (int(s), round(float(a), 3), round(float(e), 3)): i
+          for i, (s, a, e) in enumerate(zip(self._styles, meta.azimuth, meta.elevation))
+          if s >= 0}
+    return self._index_cache
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict, expected_fingerprint=None,
@@ -235,7 +245,7 @@ class Trained:
   def layer_shapes(self) -> dict[str, tuple[int, ...]]:
     """Each named layer's output shape without the batch axis."""
     if self._layer_shapes is None:
-      inputs = (jnp.zeros((1, self.num_styles)), jnp.zeros((1, 4)), augment.identity_theta(1))
+      inputs = dummy_inputs(self.num_styles)
       _, acts = jax.eval_shape(
           lambda p: activations_lib.apply(self.model, {"params": p}, *inputs,
                                           rngs={"sample": jax.random.key(0)},
@@ -329,6 +339,12 @@ class Trained:
 
 # ----------------------------------------------------------------------------- loading
 
+def dummy_inputs(num_styles: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(style, view, θ) of one image, for shape inference (init, eval_shape)."""
+  return (jnp.zeros((1, num_styles)), jnp.zeros((1, models.variants.VIEW_DIM)),
+          augment.identity_theta(1))
+
+
 def build_model(config: ml_collections.ConfigDict, num_styles: int, image_size: int):
   """The generator of a training config (the one place a config becomes a model)."""
   return models.create_model(config.model, num_styles=num_styles, image_size=image_size,
@@ -337,7 +353,7 @@ def build_model(config: ml_collections.ConfigDict, num_styles: int, image_size: 
 
 def abstract_params(model, num_styles: int, mesh: jax.sharding.Mesh):
   """ShapeDtypeStructs of the model's parameters, replicated over the mesh."""
-  inputs = (jnp.zeros((1, num_styles)), jnp.zeros((1, 4)), augment.identity_theta(1))
+  inputs = dummy_inputs(num_styles)
   shapes = jax.eval_shape(
       lambda: model.init({"params": jax.random.key(0), "sample": jax.random.key(1)},
                          *inputs)["params"])

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import ml_collections
 
 from chairgen import inference
+from chairgen import reports
 
 TIMING = "timing.json"
 # Fields that do not change what a run learns (dotted paths into the training config).
@@ -136,10 +137,7 @@ def ensure_trained(runs_dir: str, scale: str, name: str, config, *, allow_traini
   timing = _read_timing(st.workdir)
   timing = {"seconds": float(timing["seconds"]) + seconds,
             "steps": int(timing["steps"]) + st.num_steps - start}
-  tmp = os.path.join(st.workdir, TIMING + ".tmp")
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(timing, f)
-  os.replace(tmp, os.path.join(st.workdir, TIMING))
+  reports.write_text(os.path.join(st.workdir, TIMING), json.dumps(timing))
   st = status(runs_dir, scale, name, config)
   log(f"{where}{scale}/{name}: trained to step {st.step} in {seconds / 60:.1f} min")
   return st
