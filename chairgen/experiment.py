@@ -70,14 +70,26 @@ class Results:
             for name, st in self.runs.items()}
 
 
-def new_config(name: str, section: str, title: str, scale: str) -> ml_collections.ConfigDict:
-  """The head of every experiment config; its `runs` and `evals` are filled in by the section."""
+def new_config(name: str, section: str, title: str, arg: str,
+               variants: tuple[str, ...] = ()) -> ml_collections.ConfigDict:
+  """The head of every experiment config; its `runs` and `evals` are filled in by the section.
+
+  `arg` is the config argument: a scale, optionally followed by one of the section's
+  `variants` after a comma (e.g. 'paper,real': the same protocol on the user's real data).
+  A variant is appended to the experiment's name, so its runs and report stay apart.
+  """
+  scale, _, variant = (arg or "tiny").partition(",")
   scale = scale or "tiny"
   if scale not in SCALES:
     raise ValueError(f"unknown scale {scale!r}: choose one of {SCALES} "
                      "(e.g. --config=experiments/configs/architectures.py:tiny)")
+  if variant and variant not in variants:
+    raise ValueError(f"unknown variant {variant!r} of {name}: choose one of {variants or '(none)'}"
+                     f" (e.g. --config=experiments/configs/{name}.py:tiny"
+                     f"{',' + variants[0] if variants else ''})")
   config = ml_collections.ConfigDict()
-  config.name, config.section, config.title, config.scale = name, section, title, scale
+  config.name = f"{name}_{variant}" if variant else name
+  config.section, config.title, config.scale, config.variant = section, title, scale, variant
   config.runs = ml_collections.ConfigDict()
   config.evals = ml_collections.ConfigDict()
   return config

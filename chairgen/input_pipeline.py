@@ -68,6 +68,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Figure 11 (tables at 0..40, so 50..90 are held out when rendered) from one network.
   c.train_elevations = ml_collections.ConfigDict({
       "chair": (20.0, 30.0), "table": (0.0, 10.0, 20.0, 30.0, 40.0)})
+  # by_elevation: read only the models of these classes, e.g. ('chair',) for the chairs-only
+  # baseline of Figure 10 from a chairs + tables dataset; None = every class read.
+  c.elevation_classes = ml_collections.FieldReference(None, field_type=tuple)
   c.classes = ("chair", "table")        # by_class.
   # Keep only the first N models (by model index) after splitting, e.g. the training-set size
   # sweep of Table 2; nested sizes share their held-out views. None = every model.

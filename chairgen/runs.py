@@ -63,11 +63,27 @@ def _flatten(d, prefix=""):
   return out
 
 
+def _library_defaults() -> dict[str, Any]:
+  """The library's default of every data/model/loss/augment field, flattened.
+
+  A run stored before a field existed behaved as that field's default (new fields are added
+  with the default that keeps the old behaviour), so a field missing from one side compares
+  as its default: adding a field does not orphan every stored run.
+  """
+  from chairgen import augment, input_pipeline, losses, models  # pylint: disable=g-import-not-at-top
+  sections = {"data": input_pipeline.default_config(), "model": models.default_config(),
+              "loss": losses.default_config(), "augment": augment.default_config()}
+  return _flatten({k: _as_dict(v) for k, v in sections.items()})
+
+
 def differences(a, b) -> list[str]:
   """'field: a != b' for each field where two identities differ."""
   fa, fb = _flatten(identity(a)), _flatten(identity(b))
-  return [f"{k}: {fa.get(k, '<missing>')!r} != {fb.get(k, '<missing>')!r}"
-          for k in sorted(set(fa) | set(fb)) if fa.get(k, "<missing>") != fb.get(k, "<missing>")]
+  defaults = _library_defaults()
+  def value(f, k):
+    return f.get(k, defaults.get(k, "<missing>"))
+  return [f"{k}: {value(fa, k)!r} != {value(fb, k)!r}"
+          for k in sorted(set(fa) | set(fb)) if value(fa, k) != value(fb, k)]
 
 
 @dataclasses.dataclass

@@ -16,15 +16,20 @@ Splits (`make_split` dispatches on `config.split`):
   per-model draw as `heldout_views` but those views are *also* in training (a reconstruction
   set, not a generalisation set).
 * `by_style` (section 5.2): a seeded `target_fraction` of the styles is the target set, the
-  rest the source set. Target styles keep k views for training; 'with transfer' the source
-  styles keep all their views, 'no transfer' they keep k views too. The test set is every
-  other view of the target styles. The k views are evenly spaced in azimuth at one elevation
-  (see `evenly_spaced_views`), so the missing views lie between given ones, as in Figure 8.
-  The target styles depend only on the seed and the fraction, not on k or transfer, so the
-  runs of Figure 9 share their target set.
-* `by_elevation` (section 5.3): each class named in `train_elevations` (e.g. chairs: 20, 30)
-  trains only on those elevations and its other views are the test set; classes not named
-  keep all their views.
+  rest the source set. Every target style keeps k views for training, evenly spaced in azimuth
+  on one elevation ring (see `evenly_spaced_views`); 'with transfer' the source styles keep
+  all their views, 'no transfer' they keep the same k views. The test set is the other views
+  *of that ring* of the target styles, the same in both settings: so the two settings differ
+  only in the source styles' training views, what the paper varies, and the error measures
+  azimuth interpolation alone (a target style's views at other elevations are neither trained
+  on nor tested: without transfer no style has them, and testing them would mix elevation
+  extrapolation into Figure 9). The target styles depend only on the seed and the fraction,
+  not on k or transfer, so the runs of Figure 9 share their target set and test views.
+* `by_elevation` (section 5.3): only the models of `classes`; each class named in
+  `train_elevations` (e.g. chairs: 20, 30) trains only on those elevations and its other
+  views are the test set; classes not named keep all their views. The test set may be empty
+  (Aubry chairs hold only 20 and 30 and ShapeNet tables only 0..40: real data has no ground
+  truth for the unseen elevations, and the figures are drawn without it).
 * `by_class`: only the models of `classes` (e.g. chairs and tables read together); within
   them, views are held out as in `heldout_views`.
 """
@@ -163,8 +168,9 @@ def by_style(meta: Metadata, *, target_fraction: float, views_per_target_style: 
              transfer: bool, seed: int, elevation: float | None = None) -> Split:
   """Section 5.2: source styles (all views, or k without transfer) and target styles (k views).
 
-  Returns a Split whose test set is every view of the target styles not kept for training
-  and whose `target_styles` lists the target model ids.
+  Returns a Split whose test set is every view of the target styles on the ring of the k kept
+  views that is not kept (the same for both values of `transfer`), and whose `target_styles`
+  lists the target model ids.
   """
   if not 0.0 < target_fraction < 1.0:
     raise ValueError(f"target_fraction must be in (0, 1), got {target_fraction}.")
@@ -181,13 +187,11 @@ def by_style(meta: Metadata, *, target_fraction: float, views_per_target_style: 
   is_target = set(target.tolist())
   train, test = [], []
   for model, views in per_model.items():
-    if model in is_target or not transfer:
-      kept = evenly_spaced_views(meta, views, views_per_target_style, elevation)
-    else:
-      kept = views
-    train.append(kept)
+    kept = evenly_spaced_views(meta, views, views_per_target_style, elevation)
     if model in is_target:
-      test.append(np.setdiff1d(views, kept))
+      ring = views[np.isclose(meta.elevation[views], meta.elevation[kept[0]])]
+      test.append(np.setdiff1d(ring, kept))
+    train.append(views if model not in is_target and transfer else kept)
   test_ids = np.concatenate(test)
   if not test_ids.size:
     raise ValueError("Target styles have no views left for testing: lower views_per_target_style.")
@@ -202,19 +206,30 @@ def class_ids(classes: Sequence[str]) -> np.ndarray:
   return np.array([CLASS_NAMES.index(c) for c in classes], np.int64)
 
 
-def by_elevation(meta: Metadata, *, train_elevations: Mapping[str, Sequence[float]]) -> Split:
+def by_elevation(meta: Metadata, *, train_elevations: Mapping[str, Sequence[float]],
+                 classes: Sequence[str] | None = None) -> Split:
   """Section 5.3: each class named in `train_elevations` trains only on its listed elevations.
 
-  Its views at other elevations are the test set; classes not named keep all their views.
-  E.g. {'chair': (20, 30)} (Figure 10), {'chair': (20, 30), 'table': (0, 10, 20, 30, 40)}
-  (Figures 10 and 11 from one network).
+  Only models of `classes` are used (None: every class present). A named class's views at
+  other elevations are the test set; classes not named keep all their views. E.g. chairs
+  only with {'chair': (20, 30)} (Figure 10's baseline), chairs and tables with
+  {'chair': (20, 30), 'table': (0, 10, 20, 30, 40)} (Figures 10 and 11 from one network). The
+  test set is empty when the data has no views at other elevations (real data): the nets still
+  train, and only ground-truth-free figures can be drawn for the unseen elevations.
   """
   if not train_elevations:
     raise ValueError("train_elevations names no class: e.g. {'chair': (20, 30)}.")
+  used = np.ones(len(meta), bool)
+  if classes is not None:
+    used = np.isin(meta.class_id, class_ids(classes))
+    missing = [c for c, i in zip(classes, class_ids(classes)) if not np.any(meta.class_id == i)]
+    if missing:
+      raise ValueError(f"No examples of classes {missing}: add a dataset holding them to "
+                       "`name`, or drop them from `classes`.")
   test = np.zeros(len(meta), bool)
   present = False
   for name, elevations in train_elevations.items():
-    restricted = meta.class_id == class_ids([name])[0]
+    restricted = used & (meta.class_id == class_ids([name])[0])
     if not restricted.any():
       continue  # E.g. tables' limits while reading chairs alone (the section 5.3 baseline).
     present = True
@@ -227,11 +242,7 @@ def by_elevation(meta: Metadata, *, train_elevations: Mapping[str, Sequence[floa
   if not present:
     raise ValueError(f"None of the classes {list(train_elevations)} of train_elevations is in "
                      "the data: name the classes you read.")
-  if not test.any():
-    raise ValueError(
-        f"Every view is at its class's train_elevations {dict(train_elevations)}: nothing is "
-        "held out. Render more elevations or train on fewer.")
-  return _finish(np.flatnonzero(~test), np.flatnonzero(test))
+  return _finish(np.flatnonzero(used & ~test), np.flatnonzero(test))
 
 
 def by_class(meta: Metadata, *, classes: Sequence[str], views_per_model: int, seed: int) -> Split:
@@ -278,7 +289,9 @@ def _make_split(meta: Metadata, config, seed: int) -> Split:
                     transfer=config.transfer, seed=seed,
                     elevation=config.style_split_elevation)
   if kind == "by_elevation":
-    return by_elevation(meta, train_elevations=dict(config.train_elevations))
+    classes = config.get("elevation_classes")
+    return by_elevation(meta, train_elevations=dict(config.train_elevations),
+                        classes=None if classes is None else tuple(classes))
   if kind == "by_class":
     return by_class(meta, classes=config.classes,
                     views_per_model=config.heldout_views_per_model, seed=seed)

@@ -88,6 +88,18 @@ def _configs() -> list[ProceduralConfig]:
           name="chairs_aubry_tiny", image_size=64, num_models=32, grid="aubry",
           description="Section 4.2 on the CPU: 32 chairs, 64 px, Aubry's 62 views."),
       ProceduralConfig(
+          name="chairs_aubry_80", image_size=64, num_models=80, grid="aubry",
+          description="Section 5.2 on the CPU: 80 chairs, 64 px, Aubry's 62 views."),
+      ProceduralConfig(
+          name="chairs_tables_32", image_size=64, num_models=32, families=("chairs", "tables"),
+          extra_elevations=True, azimuth_stride=2,
+          description="Section 5.3 on the CPU: 32 chairs + 32 tables, 64 px, 18 azimuths x "
+                      "elevations 0..90 (50..90 and the chairs' unseen ones are ground truth)."),
+      ProceduralConfig(
+          name="chairs_tables_test", image_size=32, num_models=3, families=("chairs", "tables"),
+          extra_elevations=True, azimuth_stride=3,
+          description="The test suite's chairs + tables: 3 + 3, 32 px, 12 azimuths x 0..90."),
+      ProceduralConfig(
           name="cars_tiny", image_size=64, num_models=200, families=("cars",),
           azimuth_stride=2,
           description="Section 4.3 on the CPU: 200 cars, 64 px, 18 azimuths x 5 elevations."),
@@ -101,6 +113,9 @@ def _configs() -> list[ProceduralConfig]:
       configs.append(ProceduralConfig(
           name=f"{family}_{size}", image_size=size, families=(family,), num_models=count,
           description=f"{count} {family}, {size} px, r2n2 grid (180 views)."))
+  configs.append(ProceduralConfig(
+      name="chairs_aubry_64", image_size=64, num_models=809, grid="aubry",
+      description="809 chairs, 64 px, Aubry's 62 views (section 5.2 at the paper's scale)."))
   for size in (64, 128):
     configs.append(ProceduralConfig(
         name=f"chairs_tables_{size}", image_size=size, families=("chairs", "tables"),

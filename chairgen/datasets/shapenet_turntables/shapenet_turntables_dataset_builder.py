@@ -151,11 +151,22 @@ def preprocess_model(model: Model, config: ShapeNetConfig
 def _configs() -> list[ShapeNetConfig]:
   sets = {"chairs": ("chairs",), "tables": ("tables",), "cars": ("cars",),
           "chairs_tables": ("chairs", "tables")}
-  return [
+  configs = [
       ShapeNetConfig(name=f"{set_name}_{size}", image_size=size, families=families,
                      description=f"{' + '.join(families)}, {size}x{size} px.")
       for set_name, families in sets.items() for size in (64, 128, 256)
   ]
+  # Framed as aubry_chairs frames its chairs (one square box per model over all its views,
+  # the same border), so that `aubry_chairs/S+shapenet_turntables/tables_S_cropped` reads
+  # chairs and tables at one scale (section 5.3 on real data; docs/datasets.md).
+  configs += [
+      ShapeNetConfig(name=f"{set_name}_{size}_cropped", image_size=size, families=families,
+                     crop_per_model=True,
+                     description=f"{' + '.join(families)}, {size}x{size} px, cropped per model "
+                                 "as aubry_chairs.")
+      for set_name, families in sets.items() for size in (64, 128, 256)
+  ]
+  return configs
 
 
 class Builder(common.TurntableBuilder):
