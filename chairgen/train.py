@@ -259,8 +259,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if "samples" in result.images:  # the run's picture history
           for name in (f"step_{step:07d}.png", "latest.png"):
             imaging.save_png(os.path.join(workdir, "samples", name), result.images["samples"])
-      lines.append(f"{ev.name}: " + ", ".join(
-          f"{k} {v:.5g}" for k, v in result.metrics.items() if k != "num_examples"))
+      lines.append(f"{ev.name}: " + (result.info.get("skipped") or ", ".join(
+          f"{k} {v:.5g}" for k, v in result.metrics.items() if k != "num_examples")))
     return lines
 
   progress = _progress_bar(start_step, num_steps, enabled=t.progress_bar)

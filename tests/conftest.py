@@ -1,6 +1,8 @@
 """Session fixtures: one TFDS data_dir and one tiny trained run (and a tiny VAE) for all tests."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -41,3 +43,19 @@ def trained_run(tmp_path_factory, session_data_dir):
 def trained_vae_run(tmp_path_factory, session_data_dir):
   """Workdir of a 2-step VAE run of the test preset."""
   return _train(tmp_path_factory.mktemp("trained_vae_run"), session_data_dir, vae=True)
+
+
+def _run_section(name, runs_dir, out_dir, data_dir, *extra, variant=""):
+  """`python -m experiments.<name>` at the test scale (optionally a variant, e.g. 'real')."""
+  arg = f"test,{variant}" if variant else "test"
+  return subprocess.run(
+      [sys.executable, "-m", f"experiments.{name}",
+       f"--config=experiments/configs/{name}.py:{arg}", f"--runs_dir={runs_dir}",
+       f"--out_dir={out_dir}", f"--data_dir={data_dir}", *extra],
+      cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def run_section():
+  """The function that runs one paper section's entry point in a subprocess."""
+  return _run_section

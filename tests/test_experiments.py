@@ -13,25 +13,22 @@ from chairgen import reports
 from chairgen import runs
 from experiments.configs import architectures as architectures_config
 from experiments.configs import dataset_size as dataset_size_config
+from experiments.configs import elevation_transfer as elevation_transfer_config
 from experiments.configs import runs as catalogue
 from experiments.configs import transformations as transformations_config
+from experiments.configs import view_interpolation as view_interpolation_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPERIMENTS = ("architectures", "dataset_size", "transformations")
+EXPERIMENTS = ("architectures", "dataset_size", "transformations", "view_interpolation",
+               "elevation_transfer")
 CONFIGS = {"architectures": architectures_config, "dataset_size": dataset_size_config,
-           "transformations": transformations_config}
-
-
-def run_section(name, runs_dir, out_dir, data_dir, *extra):
-  return subprocess.run(
-      [sys.executable, "-m", f"experiments.{name}",
-       f"--config=experiments/configs/{name}.py:test", f"--runs_dir={runs_dir}",
-       f"--out_dir={out_dir}", f"--data_dir={data_dir}", *extra],
-      cwd=REPO, capture_output=True, text=True, timeout=900)
+           "transformations": transformations_config,
+           "view_interpolation": view_interpolation_config,
+           "elevation_transfer": elevation_transfer_config}
 
 
 @pytest.fixture(scope="module")
-def sections(tmp_path_factory, session_data_dir):
+def sections(tmp_path_factory, session_data_dir, run_section):
   """Every experiment at the test scale, sharing one runs_dir: {name: (out_dir, stdout)}."""
   root = tmp_path_factory.mktemp("experiments")
   done = {}
@@ -79,7 +76,8 @@ def test_every_experiment_writes_a_complete_report_with_finite_numbers(sections,
 
 
 @pytest.mark.slow
-def test_rerun_reuses_runs_and_stored_evaluations(sections, session_data_dir, tmp_path):
+def test_rerun_reuses_runs_and_stored_evaluations(sections, session_data_dir, tmp_path,
+                                                  run_section):
   root, _ = sections
   result = run_section("architectures", root / "runs", tmp_path / "again", session_data_dir,
                        "--notrain")
@@ -92,7 +90,7 @@ def test_rerun_reuses_runs_and_stored_evaluations(sections, session_data_dir, tm
 
 
 @pytest.mark.slow
-def test_notrain_names_the_missing_run(session_data_dir, tmp_path):
+def test_notrain_names_the_missing_run(session_data_dir, tmp_path, run_section):
   result = run_section("transformations", tmp_path / "runs", tmp_path / "out", session_data_dir,
                        "--notrain")
   assert result.returncode != 0
@@ -116,10 +114,12 @@ def test_make_reproduction_gathers_reports(sections, tmp_path):
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
   text = out.read_text()
-  for heading in ("Section 4.2", "Section 4.3", "Section 5.1", "Table 1", "Table 2", "2.9",
-                  "ours, `tiny`", "architectures_tiny/figure4.png"):
+  for heading in ("Section 4.2", "Section 4.3", "Section 5.1", "Section 5.2", "Section 5.3",
+                  "Table 1", "Table 2", "2.9", "Figure 9", "Figure 10", "ours, `tiny`",
+                  "architectures_tiny/figure4.png", "view_interpolation_tiny/figure9.png"):
     assert heading in text
-  assert text.index("Section 4.2") < text.index("Section 4.3") < text.index("Section 5.1")
+  assert (text.index("Section 4.2") < text.index("Section 4.3") < text.index("Section 5.1")
+          < text.index("Section 5.2") < text.index("Section 5.3"))
 
 
 def test_the_same_run_is_shared_and_another_config_under_its_name_is_refused(tmp_path):
@@ -139,6 +139,15 @@ def test_the_same_run_is_shared_and_another_config_under_its_name_is_refused(tmp
   with pytest.raises(ValueError, match="trained with another config .optimizer.learning_rate"):
     runs.status(str(tmp_path), "test", name, tweaked)
   assert runs.status(str(tmp_path), "test", name, config).step is None
+
+
+def test_a_run_stored_before_a_field_existed_matches_that_fields_default():
+  _, config = catalogue.chairs_architecture("test", "1s-S-deep", 0)
+  older = json.loads(config.to_json_best_effort())
+  del older["data"]["elevation_classes"]          # a field added later, default None
+  assert runs.differences(older, config) == []
+  config.data.elevation_classes = ("chair",)
+  assert runs.differences(older, config) == ["data.elevation_classes: None != ['chair']"]
 
 
 def test_experiment_configs_name_known_runs_and_evaluators():

@@ -111,9 +111,10 @@ def test_by_style_paper_protocol(k, transfer):
   source = np.setdiff1d(np.arange(50), target)
   assert np.all(train_counts[target] == k)
   assert np.all(train_counts[source] == (62 if transfer else k))
-  # The test set is exactly the other views of the target styles.
-  assert split.test.size == 5 * (62 - k)
+  # The test set is exactly the other views of the target styles on the kept ring (20).
+  assert split.test.size == 5 * (31 - k)
   assert set(meta.model[split.test].tolist()) == set(target.tolist())
+  assert np.all(meta.elevation[split.test] == 20)
   # The kept views of a target style: k distinct azimuths at the default elevation (20).
   kept = split.train[np.isin(meta.model[split.train], target[:1])]
   assert np.all(meta.elevation[kept] == 20)
@@ -132,6 +133,27 @@ def test_by_style_views_are_evenly_spaced():
   kept = with_el.train[meta.model[with_el.train] == with_el.target_styles[0]]
   views = sorted(zip(meta.azimuth[kept].tolist(), meta.elevation[kept].tolist()))
   assert views == [(0, 40), (180, 40)]
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8, 15])
+def test_by_style_settings_differ_only_in_the_source_views(k):
+  """Figure 9's two curves: same targets, same target views, same test; sources all vs k."""
+  meta = turntables(40, AUBRY_AZ, (20, 30))
+  with_t, without = (splits.by_style(meta, target_fraction=0.1, views_per_target_style=k,
+                                     transfer=t, seed=3) for t in (True, False))
+  np.testing.assert_array_equal(with_t.target_styles, without.target_styles)
+  np.testing.assert_array_equal(with_t.test, without.test)
+  is_target = lambda ids: np.isin(meta.model[ids], with_t.target_styles)
+  np.testing.assert_array_equal(with_t.train[is_target(with_t.train)],
+                                without.train[is_target(without.train)])
+  source_with = with_t.train[~is_target(with_t.train)]
+  source_without = without.train[~is_target(without.train)]
+  assert set(source_without.tolist()) < set(source_with.tolist())
+  assert len(source_with) == 36 * 62 and len(source_without) == 36 * k
+  # No test view of a target style is in either training split.
+  for split in (with_t, without):
+    assert not set(split.test.tolist()) & set(split.train.tolist())
+    assert not keys(meta, split.test) & keys(meta, split.train)
 
 
 def test_by_style_target_set_depends_on_seed_only():
@@ -180,10 +202,30 @@ def test_by_elevation_on_one_class_ignores_limits_of_absent_classes():
   assert split.test.size == 3 * 12 * 3
 
 
+def test_by_elevation_reads_only_the_given_classes():
+  meta = concat(turntables(4, range(0, 360, 30), range(0, 100, 10), class_id=0),
+                turntables(3, range(0, 360, 30), range(0, 100, 10), class_id=1, model_offset=4))
+  limits = {"chair": (20, 30), "table": (0, 10, 20, 30, 40)}
+  chairs = splits.by_elevation(meta, train_elevations=limits, classes=("chair",))
+  tables = splits.by_elevation(meta, train_elevations=limits, classes=("table",))
+  for split, cls in ((chairs, 0), (tables, 1)):
+    assert_no_leak(meta, split)
+    assert np.all(meta.class_id[split.train] == cls) and np.all(meta.class_id[split.test] == cls)
+  assert set(meta.elevation[tables.test].tolist()) == {50, 60, 70, 80, 90}
+  with pytest.raises(ValueError, match="No examples of classes"):
+    splits.by_elevation(turntables(2, (0,), (20,)), train_elevations=limits, classes=("table",))
+
+
+def test_by_elevation_on_real_data_has_an_empty_test_set():
+  """Aubry chairs (20, 30) + ShapeNet tables (0..40): nothing unseen is stored, still trains."""
+  meta = chairs_and_tables()
+  split = splits.by_elevation(
+      meta, train_elevations={"chair": (20, 30), "table": (0, 10, 20, 30, 40)})
+  assert split.test.size == 0 and split.train.size == len(meta)
+
+
 def test_by_elevation_errors():
   meta = turntables(3, AUBRY_AZ, (20, 30))
-  with pytest.raises(ValueError, match="nothing is held out"):
-    splits.by_elevation(meta, train_elevations={"chair": (20, 30)})
   with pytest.raises(ValueError, match="name the classes you read"):
     splits.by_elevation(meta, train_elevations={"table": (20,)})
   with pytest.raises(ValueError, match="its elevations are"):
