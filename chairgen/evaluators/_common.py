@@ -43,14 +43,20 @@ def generate_examples(trained, batch: dict, theta=None, **kwargs):
   return trained.generate(style, batch["azimuth"], batch["elevation"], theta, **kwargs)
 
 
+def pad_row(images: np.ndarray, columns: int) -> np.ndarray:
+  """The first `columns` float images of a row, padded with white cells to `columns`."""
+  images = imaging.to_float(images)[:columns]
+  if len(images) == columns:
+    return images
+  blank = np.ones((columns - len(images),) + images.shape[1:], np.float32)
+  return np.concatenate([images, blank])
+
+
 def pairs_sheet(ground_truth: np.ndarray, generated: np.ndarray, columns: int = 8) -> np.ndarray:
   """uint8 sheet: rows of `columns` ground-truth views, each above its generated image."""
   n = min(len(generated), 2 * columns)
   rows = []
   for start in range(0, n, columns):
-    g, p = ground_truth[start:start + columns], generated[start:start + columns]
-    if len(g) < columns:  # pad the last row pair with white cells
-      blank = np.ones((columns - len(g),) + g.shape[1:], np.float32)
-      g, p = np.concatenate([g, blank]), np.concatenate([p, blank])
-    rows += [g, p]
+    rows += [pad_row(ground_truth[start:start + columns], columns),
+             pad_row(generated[start:start + columns], columns)]
   return imaging.image_grid(np.stack(rows))

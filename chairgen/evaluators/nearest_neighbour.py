@@ -75,7 +75,8 @@ class Evaluator:
       neighbour_models.append(source_models[neighbours])
       if len(sheet) < 8:
         shown = min(len(given), 8)
-        sheet += [_pad(given[:shown], 8), _pad(images[neighbours[:shown], given_pos[:shown]], 8)]
+        sheet += [_common.pad_row(given[:shown], 8),
+                  _common.pad_row(images[neighbours[:shown], given_pos[:shown]], 8)]
     errors = np.concatenate(errors)
     return Result(
         metrics={"mse": float(errors.mean()), "num_examples": float(len(errors))},
@@ -85,9 +86,3 @@ class Evaluator:
                 "neighbour_models": np.stack(neighbour_models)},
         info={"feature": self.feature, "num_sources": int(len(source_models))})
 
-
-def _pad(images: np.ndarray, n: int) -> np.ndarray:
-  if len(images) >= n:
-    return images[:n]
-  blank = np.ones((n - len(images),) + images.shape[1:], np.float32)
-  return np.concatenate([images, blank])
