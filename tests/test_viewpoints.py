@@ -64,3 +64,24 @@ def test_hog_is_scikit_image_hog_on_the_grey_image(monkeypatch):
   assert len(calls) == 2
   with pytest.raises(ValueError, match="feature must be one of"):
     viewpoints.features(images, "sift")
+
+
+def _target(given, missing):
+  return viewpoints.TargetViews(0, 0, 20.0, np.arange(len(given)), np.asarray(given, float),
+                                np.arange(len(missing)), np.asarray(missing, float))
+
+
+def test_figure8_arc_runs_from_one_given_view_to_the_next():
+  from chairgen.evaluators import interpolation  # pylint: disable=g-import-not-at-top
+  ring = [int(i * 360 / 31) for i in range(31)]
+  given = [ring[0], ring[15]]
+  az, is_given = interpolation.arc(_target(given, [a for a in ring if a not in given]), 9)
+  assert az[0] == 0 and az[-1] == ring[15] and len(az) == 9
+  assert is_given.tolist() == [True] + [False] * 7 + [True]
+  assert np.all(np.diff(az) > 0)
+  # One given view: the whole turn, back to where it began.
+  az, is_given = interpolation.arc(_target([ring[3]], [a for a in ring if a != ring[3]]), 9)
+  assert az[0] == az[-1] == ring[3] and is_given[0] and is_given[-1] and not is_given[1:-1].any()
+  # An arc shorter than num_columns keeps every view on it.
+  az, _ = interpolation.arc(_target([0, 20, 40], [10, 30, 50]), 9)
+  assert az.tolist() == [0, 10, 20]
