@@ -42,12 +42,17 @@ SHOWN_SCALES = ("tiny", "paper")   # columns of the merged tables, "not run" whe
 
 
 def merged_table(tables: dict[str, reports.Table]) -> str:
-  """One markdown table: label | paper | ours at `tiny` | ours at `paper`."""
+  """One markdown table: label | paper | ours at `tiny` | ours at `paper` | extra columns.
+
+  The extra columns (e.g. the baselines beside ours) follow, per scale that was run.
+  """
   present = [s for s in SCALE_ORDER if s in tables]
   first = tables[present[0]]
   scales = list(SHOWN_SCALES)
   unit = f" ({first.unit})" if first.unit else ""
-  head = ["", f"paper{unit}"] + [f"ours, `{s}`{unit}" for s in scales]
+  extras = [(s, c) for s in scales if s in tables for c in tables[s].extra_columns]
+  head = (["", f"paper{unit}"] + [f"ours, `{s}`{unit}" for s in scales]
+          + [f"`{s}`: {c}" for s, c in extras])
   lines = [f"**{first.title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   labels = []
   for s in present:
@@ -59,6 +64,7 @@ def merged_table(tables: dict[str, reports.Table]) -> str:
     cells += ["not run" if s not in tables else
               reports.format_cell(rows[s].ours if rows[s] else None, tables[s].scale)
               for s in scales]
+    cells += [str(rows[s].extra.get(c, "—")) if rows[s] else "—" for s, c in extras]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
 

@@ -75,8 +75,8 @@ class Evaluator:
       neighbour_models.append(source_models[neighbours])
       if len(sheet) < 8:
         shown = min(len(given), 8)
-        sheet += [_common.pad_row(given[:shown], 8),
-                  _common.pad_row(images[neighbours[:shown], given_pos[:shown]], 8)]
+        sheet += [_common.pad_row(given[:shown], shown),
+                  _common.pad_row(images[neighbours[:shown], given_pos[:shown]], shown)]
     errors = np.concatenate(errors)
     return Result(
         metrics={"mse": float(errors.mean()), "num_examples": float(len(errors))},
