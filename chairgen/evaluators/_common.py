@@ -43,6 +43,16 @@ def generate_examples(trained, batch: dict, theta=None, **kwargs):
   return trained.generate(style, batch["azimuth"], batch["elevation"], theta, **kwargs)
 
 
+def generate_stored_views(trained, ids, *, rng, batch_size: int = 64):
+  """Yields (batch, generated, ground truth on white) for stored example ids, in chunks of
+  4 · batch_size examples (bounded host memory)."""
+  ids = np.asarray(ids, np.int64)
+  for start in range(0, len(ids), 4 * batch_size):
+    batch = trained.data.examples(ids[start:start + 4 * batch_size])
+    out = generate_examples(trained, batch, rng=rng, batch_size=batch_size)
+    yield batch, out, ground_truth_on_white(batch["image"], batch["mask"])
+
+
 def pad_row(images: np.ndarray, columns: int) -> np.ndarray:
   """The first `columns` float images of a row, padded with white cells to `columns`."""
   images = imaging.to_float(images)[:columns]

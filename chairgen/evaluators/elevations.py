@@ -65,12 +65,9 @@ class Evaluator:
           continue
         ids = ids[np.lexsort((meta.azimuth[ids], meta.model[ids]))]
         ids = _common.evenly_spaced(ids, self.max_views)
-        errors = []
-        for start in range(0, len(ids), 4 * self.batch_size):
-          batch = data.examples(ids[start:start + 4 * self.batch_size])
-          out = _common.generate_examples(trained, batch, rng=rng, batch_size=self.batch_size)
-          errors.append(_common.image_mse(
-              out.composite, _common.ground_truth_on_white(batch["image"], batch["mask"])))
+        errors = [_common.image_mse(out.composite, truth) for _, out, truth in
+                  _common.generate_stored_views(trained, ids, rng=rng,
+                                                batch_size=self.batch_size)]
         mse = float(np.concatenate(errors).mean())
         metrics[f"mse_{name}_el{e:g}"] = mse
         metrics[f"num_{name}_el{e:g}"] = float(len(ids))

@@ -44,16 +44,14 @@ class Evaluator:
                      "ground truth to compare with; config.data.split)"})
     errors, iou_num, iou_den = [], 0, 0
     first_gt, first_gen, style_list = [], [], []
-    for start in range(0, len(ids), 4 * self.batch_size):  # bounded host memory
-      batch = data.examples(ids[start:start + 4 * self.batch_size])
-      out = _common.generate_examples(trained, batch, rng=rng, batch_size=self.batch_size)
-      truth = _common.ground_truth_on_white(batch["image"], batch["mask"])
+    for batch, out, truth in _common.generate_stored_views(trained, ids, rng=rng,
+                                                           batch_size=self.batch_size):
       errors.append(_common.image_mse(out.composite, truth))
       p, t = out.mask > 0.5, batch["mask"] > 0.5
       iou_num += int(np.logical_and(p, t).sum())
       iou_den += int(np.logical_or(p, t).sum())
       style_list.append(batch["style"])
-      if start == 0:
+      if not len(first_gt):
         first_gt, first_gen = truth[:2 * self.columns], out.composite[:2 * self.columns]
     errors = np.concatenate(errors)
     return Result(
