@@ -128,11 +128,10 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   ratios = []
   for cls, single, _, single_label in FIGURES:
     for label, run in ((single_label, config.groups[single]), ("chairs + tables", both)):
-      values = dict(zip(elevations, mse_by_elevation(results, run, cls, elevations)))
-      seen = [v for e, v in values.items() if v is not None and _trained(config, cls, e)]
-      unseen = [v for e, v in values.items() if v is not None and not _trained(config, cls, e)]
-      if seen and unseen:
-        ratios.append(f"{cls}s, {label} net: {np.mean(unseen) / np.mean(seen):.2f}×")
+      metrics = results.evals[run]["elevations"].metrics
+      if f"mse_{cls}_seen" in metrics and f"mse_{cls}_unseen" in metrics:
+        ratio = metrics[f"mse_{cls}_unseen"] / metrics[f"mse_{cls}_seen"]
+        ratios.append(f"{cls}s, {label} net: {ratio:.2f}×")
   if ratios:
     report.notes.append(
         "Mean error at the unseen elevations divided by the same net's mean error at its trained "

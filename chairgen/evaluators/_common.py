@@ -43,6 +43,22 @@ def generate_examples(trained, batch: dict, theta=None, **kwargs):
   return trained.generate(style, batch["azimuth"], batch["elevation"], theta, **kwargs)
 
 
+def stored_truth(data, styles, azimuths, elevations, image_size: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """(ground truth on white f32[N, S, S, 3], has_truth bool[N]) for arbitrary views: white and
+  False where the dataset stores no such view (another grid, an unrendered elevation)."""
+  truth = np.ones((len(styles), image_size, image_size, 3), np.float32)
+  has_truth = np.zeros(len(styles), bool)
+  for i, (s, a, e) in enumerate(zip(styles, azimuths, elevations)):
+    try:
+      batch = data.examples(data.example_ids([s], [a], [e]))
+    except KeyError:
+      continue
+    truth[i] = ground_truth_on_white(batch["image"], batch["mask"])[0]
+    has_truth[i] = True
+  return truth, has_truth
+
+
 def generate_stored_views(trained, ids, *, rng, batch_size: int = 64):
   """Yields (batch, generated, ground truth on white) for stored example ids, in chunks of
   4 · batch_size examples (bounded host memory)."""

@@ -95,15 +95,7 @@ class Evaluator:
     out = trained.generate(trained.one_hot(styles), azimuths, elevations, rng=rng,
                            batch_size=self.batch_size)
     size = trained.image_size
-    truth = np.ones((m * e, size, size, 3), np.float32)
-    has_truth = np.zeros(m * e, bool)
-    for i, (s, a, el) in enumerate(zip(styles, azimuths, elevations)):
-      try:
-        batch = data.examples(data.example_ids([s], [a], [el]))
-      except KeyError:
-        continue
-      truth[i] = _common.ground_truth_on_white(batch["image"], batch["mask"])[0]
-      has_truth[i] = True
+    truth, has_truth = _common.stored_truth(data, styles, azimuths, elevations, size)
     shape = (m, e, size, size)
     return {"rgb": imaging.to_uint8(out.rgb).reshape(shape + (3,)),
             "mask": imaging.to_uint8(out.mask).reshape(shape + (1,)),

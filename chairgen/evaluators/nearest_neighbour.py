@@ -38,23 +38,24 @@ class Evaluator:
     target_models = {t.model for t in targets}
     train = data.split.train
     source_models = np.array(sorted(set(meta.model[train].tolist()) - target_models))
-    index = {(int(meta.model[i]), round(float(meta.azimuth[i]), 3),
-              round(float(meta.elevation[i]), 3)): int(i) for i in train
-             if int(meta.model[i]) not in target_models}
+    source_styles = data.pipeline.style_lookup[source_models]
     rings: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     ids_all, errors, predicted_all, neighbour_models, sheet = [], [], [], [], []
     for t in targets:
       ring_az = np.sort(np.concatenate([t.given_azimuths, t.missing_azimuths]))
       key = (t.elevation, tuple(np.round(ring_az, 3)))
       if key not in rings:  # every target on the same ring shares the sources' images
-        try:
-          ring_ids = np.array([[index[(int(m), round(float(a), 3), round(t.elevation, 3))]
-                                for a in ring_az] for m in source_models])
-        except KeyError as e:
+        grid = (len(source_styles), len(ring_az))
+        ring_ids = data.example_ids(np.repeat(source_styles, grid[1]), np.tile(ring_az, grid[0]),
+                                    np.full(grid[0] * grid[1], t.elevation)).reshape(grid)
+        untrained = ~np.isin(ring_ids, train)
+        if untrained.any():
+          i = np.argwhere(untrained)[0]
           raise ValueError(
-              f"source chair view {e.args[0]} (model, azimuth, elevation) is not in the run's "
-              "training set: the nearest-neighbour baseline needs source chairs with every "
-              "view, i.e. the with-transfer run (config.data.transfer=True)") from None
+              f"source chair view (model {source_models[i[0]]}, azimuth {ring_az[i[1]]:g}, "
+              f"elevation {t.elevation:g}) is not in the run's training set: the "
+              "nearest-neighbour baseline needs source chairs with every view, i.e. the "
+              "with-transfer run (config.data.transfer=True)")
         batch = data.examples(ring_ids.ravel())
         images = _common.ground_truth_on_white(batch["image"], batch["mask"])
         images = images.reshape(ring_ids.shape + images.shape[1:])        # [N, R, S, S, 3]

@@ -31,16 +31,8 @@ class Evaluator:
     style, azimuth, elevation = (np.asarray(c) for c in zip(*self.views))
     out = trained.generate(trained.one_hot(style.astype(np.int64)), azimuth, elevation,
                            rng=rng)
-    truth = np.ones_like(out.composite)
-    has_truth = np.zeros(len(style), bool)
-    for i, view in enumerate(self.views):
-      try:
-        ids = trained.data.example_ids([view[0]], [view[1]], [view[2]])
-      except KeyError:
-        continue
-      batch = trained.data.examples(ids)
-      truth[i] = _common.ground_truth_on_white(batch["image"], batch["mask"])[0]
-      has_truth[i] = True
+    truth, has_truth = _common.stored_truth(trained.data, style, azimuth, elevation,
+                                            trained.image_size)
     errors = _common.image_mse(out.composite, truth)
     metrics = {"num_views": float(len(style))}
     if has_truth.any():
