@@ -43,6 +43,7 @@ from chairgen import imaging
 from chairgen import input_pipeline
 from chairgen import mesh as mesh_lib
 from chairgen import models
+from chairgen import splits
 from chairgen.models import activations as activations_lib
 
 RUN_INFO = "run_info.json"
@@ -143,6 +144,13 @@ class RunData:
                        "dataset's grid (see RunData.views_of).")
       ids.append(self._index[key])
     return np.asarray(ids, np.int64)
+
+  def style_classes(self) -> np.ndarray:
+    """The class name ('chair', 'table', 'car') of every style, in style order."""
+    meta = self.pipeline.metadata
+    styles, first = np.unique(self._styles, return_index=True)
+    names = np.asarray(splits.CLASS_NAMES, dtype=object)[meta.class_id[first]]
+    return names[styles >= 0]
 
   def views_of(self, style: int) -> np.ndarray:
     """[(azimuth, elevation)] of every stored view of a style, sorted by (elevation, azimuth)."""

@@ -14,17 +14,24 @@ from chairgen import runs
 from experiments.configs import architectures as architectures_config
 from experiments.configs import dataset_size as dataset_size_config
 from experiments.configs import elevation_transfer as elevation_transfer_config
+from experiments.configs import feature_arithmetic as feature_arithmetic_config
+from experiments.configs import random_generation as random_generation_config
 from experiments.configs import runs as catalogue
+from experiments.configs import style_interpolation as style_interpolation_config
 from experiments.configs import transformations as transformations_config
 from experiments.configs import view_interpolation as view_interpolation_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = ("architectures", "dataset_size", "transformations", "view_interpolation",
-               "elevation_transfer")
+               "elevation_transfer", "style_interpolation", "feature_arithmetic",
+               "random_generation")
 CONFIGS = {"architectures": architectures_config, "dataset_size": dataset_size_config,
            "transformations": transformations_config,
            "view_interpolation": view_interpolation_config,
-           "elevation_transfer": elevation_transfer_config}
+           "elevation_transfer": elevation_transfer_config,
+           "style_interpolation": style_interpolation_config,
+           "feature_arithmetic": feature_arithmetic_config,
+           "random_generation": random_generation_config}
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +123,13 @@ def test_make_reproduction_gathers_reports(sections, tmp_path):
   text = out.read_text()
   for heading in ("Section 4.2", "Section 4.3", "Section 5.1", "Section 5.2", "Section 5.3",
                   "Table 1", "Table 2", "2.9", "Figure 9", "Figure 10", "ours, `tiny`",
-                  "architectures_tiny/figure4.png", "view_interpolation_tiny/figure9.png"):
+                  "architectures_tiny/figure4.png", "view_interpolation_tiny/figure9.png",
+                  "Section 5.4", "Section 5.5", "Section 5.6", "Figure 16", "Figure 17",
+                  "random_generation_tiny/figure17.png"):
     assert heading in text
-  assert (text.index("Section 4.2") < text.index("Section 4.3") < text.index("Section 5.1")
-          < text.index("Section 5.2") < text.index("Section 5.3"))
+  order = [text.index(f"Section {s}") for s in ("4.2", "4.3", "5.1", "5.2", "5.3", "5.4", "5.5",
+                                                  "5.6")]
+  assert order == sorted(order)
 
 
 def test_the_same_run_is_shared_and_another_config_under_its_name_is_refused(tmp_path):

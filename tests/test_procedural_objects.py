@@ -103,3 +103,40 @@ def test_a_thousand_chairs_look_distinct():
   i, j = np.unravel_index(np.argmin(d2), d2.shape)
   closest = np.abs(images[i] - images[j]).mean()
   assert closest > 3.0, (i, j, closest)  # Measured: 5.8 for seed 0.
+
+
+def test_the_counterfactual_changes_only_the_named_factor():
+  base = procedural.make_object("chairs", 3)   # an armchair (index 3 of seed 0)
+  assert base.factors["armrests"]
+  changed = procedural.make_object("chairs", 3, overrides={"armrests": False})
+  assert changed.name == base.name
+  differing = {k for k in base.factors if base.factors[k] != changed.factors[k]}
+  assert differing <= {"armrests", "normalisation_scale"} and "armrests" in differing
+  assert not any(k.startswith("armrest") for k in changed.keypoints)
+  assert any(k.startswith("armrest") for k in base.keypoints)
+  assert len(changed.mesh.positions) < len(base.mesh.positions)
+  again = procedural.make_object("chairs", 3, overrides={"armrests": False})
+  np.testing.assert_array_equal(again.mesh.positions, changed.mesh.positions)
+  # Overriding a factor with its own value is the model itself.
+  same = procedural.make_object("chairs", 3, overrides={"armrests": True})
+  np.testing.assert_array_equal(same.mesh.positions, base.mesh.positions)
+  back = procedural.make_object("chairs", 0, overrides={"back_style": "solid"})   # a spindle back
+  assert procedural.make_object("chairs", 0).factors["back_style"] == "spindle"
+  assert back.factors["back_style"] == "solid"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"arms": False}, "no factor 'arms'"),
+    ({"back_style": "wicker"}, "allowed: solid"),
+    ({"armrests": "no"}, "cannot be"),
+])
+def test_bad_overrides_raise(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    procedural.make_object("chairs", 0, overrides=overrides)
+
+
+def test_find_object_inverts_object_name():
+  from chairgen.procedural import find_object, object_name
+  assert find_object(object_name("tables", 17, 2), "tables", seed=2) == 17
+  with pytest.raises(KeyError, match="not one of the first 5"):
+    find_object(object_name("chairs", 9, 0), "chairs", 0, max_index=5)

@@ -13,6 +13,8 @@ from chairgen.procedural import geometry
 from chairgen.procedural.palette import CAR_PAINT, METAL, pick
 
 BODY_TYPES = ("sedan", "hatchback", "suv", "pickup")
+# The allowed values of each categorical factor (checked when a factor is overridden).
+CHOICES = {"body_type": BODY_TYPES}
 GLASS = (0.16, 0.19, 0.24)
 TYRE = (0.07, 0.07, 0.07)
 LIGHT = (0.90, 0.88, 0.72)
@@ -61,9 +63,8 @@ def _lower_body(f: dict, z_front: float, z_back: float) -> geometry.Mesh:
   return geometry.extrude_x(np.array(profile), half_w, 0.97 * half_w, f["body_color"])
 
 
-def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
-  """One random car: (mesh in metres, factors, keypoints)."""
-  f = sample_factors(rng)
+def build(f: dict) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
+  """The car of these factors (`sample_factors`): (mesh in metres, factors, keypoints)."""
   half_l, half_w = f["length"] / 2, f["width"] / 2
   y_belt = f["clearance"] + f["body_height"]
   y_roof = y_belt + f["cabin_height"]

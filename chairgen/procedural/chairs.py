@@ -17,6 +17,9 @@ SEAT_SHAPES = ("rectangular", "rounded", "round", "trapezoid")
 BACK_STYLES = ("solid", "slatted", "spindle", "low", "tilted")
 LEG_STYLES = ("four_straight", "four_splayed", "three_legs", "swivel", "sled")
 MATERIALS = ("wood", "upholstered", "plastic", "office", "two_tone")
+# The allowed values of each categorical factor (checked when a factor is overridden).
+CHOICES = {"seat_shape": SEAT_SHAPES, "back_style": BACK_STYLES, "back_top": ("flat", "rounded"),
+           "leg_style": LEG_STYLES, "leg_profile": ("round", "square"), "material": MATERIALS}
 
 _CASTER_COLOR = (0.08, 0.08, 0.08)
 _CORNER_NAMES = ("front_left", "front_right", "back_left", "back_right")
@@ -229,9 +232,8 @@ def _arms(f: dict) -> tuple[list[geometry.Mesh], dict[str, np.ndarray]]:
   return parts, ends
 
 
-def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
-  """One random chair: (mesh in metres, factors, keypoints)."""
-  f = sample_factors(rng)
+def build(f: dict) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
+  """The chair of these factors (`sample_factors`): (mesh in metres, factors, keypoints)."""
   exponent, taper, _ = _SEAT_OUTLINES[f["seat_shape"]]
   outline = geometry.superellipse(f["seat_width"] / 2, f["seat_depth"] / 2, exponent, 32, taper)
   seat = geometry.prism(outline, f["seat_height"] - f["seat_thickness"], f["seat_height"],

@@ -2,14 +2,18 @@
 
 `make_object(family, index, seed)` is a pure function of its arguments: the random generator
 is seeded from a hash of them (numpy's PCG64 stream is stable across platforms and versions),
-so every process, machine and rerun builds the same object.
+so every process, machine and rerun builds the same object. Each family draws all its style
+factors first (`sample_factors(rng)`) and builds the mesh from them alone (`build(factors)`),
+so `make_object(..., overrides={"armrests": False})` is the same model with only the named
+factors changed: the counterfactual ground truth of feature arithmetic (section 5.5). Factors
+whose range depends on another (a "low" back's height) are kept as drawn, not redrawn.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,12 +21,9 @@ import numpy as np
 from chairgen.procedural import cars, chairs, geometry, tables
 
 FAMILIES = ("chairs", "tables", "cars")
-# Builders return (mesh in metres, JSON-serialisable factors, ordered keypoints name -> xyz).
-_BUILDERS: dict[str, Callable[[np.random.Generator], tuple[geometry.Mesh, dict, dict]]] = {
-    "chairs": chairs.build,
-    "tables": tables.build,
-    "cars": cars.build,
-}
+# Each module: sample_factors(rng) -> JSON-serialisable factors; build(factors) -> (mesh in
+# metres, factors, ordered keypoints name -> xyz); CHOICES: values of the categorical factors.
+_FAMILIES = {"chairs": chairs, "tables": tables, "cars": cars}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,7 @@ def object_name(family: str, index: int, seed: int) -> str:
 
 
 def _check(family: str, index: int, seed: int) -> None:
-  if family not in _BUILDERS:
+  if family not in _FAMILIES:
     raise ValueError(f"Unknown family {family!r}; expected one of {FAMILIES}.")
   if not (isinstance(index, (int, np.integer)) and index >= 0):
     raise ValueError(f"Model index must be a non-negative integer, got {index!r}.")
@@ -79,12 +80,55 @@ def normalise(mesh: geometry.Mesh, keypoints: dict[str, np.ndarray]
   return out, kps, scale
 
 
-def make_object(family: str, index: int, seed: int = 0) -> ProceduralObject:
-  """Builds model `index` of `family` ("chairs", "tables" or "cars") for `seed`."""
+def with_overrides(family: str, factors: dict, overrides: Mapping[str, Any]) -> dict:
+  """`factors` with the `overrides` applied, each checked against the factor it replaces."""
+  out = dict(factors)
+  choices = _FAMILIES[family].CHOICES
+  for key, value in overrides.items():
+    if key not in factors:
+      raise ValueError(f"{family} have no factor {key!r}; their factors are {sorted(factors)}")
+    old = factors[key]
+    if isinstance(old, bool) or isinstance(value, bool):
+      ok = isinstance(old, bool) and isinstance(value, (bool, np.bool_))
+      value = bool(value)
+    elif isinstance(old, str):
+      ok = isinstance(value, str) and value in choices.get(key, (value,))
+    elif isinstance(old, (int, float)):
+      ok = isinstance(value, (int, float, np.integer, np.floating))
+      value = type(old)(value)
+    else:  # colours: RGB triples
+      ok = np.shape(value) == np.shape(old)
+      value = tuple(float(v) for v in value)
+    if not ok:
+      allowed = choices.get(key)
+      raise ValueError(f"{family} factor {key!r} cannot be {value!r} (it is {old!r}"
+                       f"{'; allowed: ' + ', '.join(allowed) if allowed else ''})")
+    out[key] = value
+  return out
+
+
+def make_object(family: str, index: int, seed: int = 0,
+                overrides: Mapping[str, Any] | None = None) -> ProceduralObject:
+  """Builds model `index` of `family` ("chairs", "tables" or "cars") for `seed`, with the
+  named factors replaced by `overrides` (the same model otherwise; same name)."""
   _check(family, index, seed)
   name = object_name(family, int(index), int(seed))
   rng = np.random.default_rng(int(name, 16))
-  mesh, factors, keypoints = _BUILDERS[family](rng)
+  module = _FAMILIES[family]
+  factors = module.sample_factors(rng)
+  if overrides:
+    factors = with_overrides(family, factors, overrides)
+  mesh, factors, keypoints = module.build(factors)
   mesh, keypoints, scale = normalise(mesh, keypoints)
   factors = dict(factors, normalisation_scale=round(scale, 6))
   return ProceduralObject(family, int(index), int(seed), name, factors, keypoints, mesh)
+
+
+def find_object(name: str, family: str, seed: int = 0, max_index: int = 100_000) -> int:
+  """The index of the model called `name` (as stored in datasets) among `family`'s for `seed`."""
+  _check(family, 0, seed)
+  for index in range(max_index):
+    if object_name(family, index, seed) == name:
+      return index
+  raise KeyError(f"{name!r} is not one of the first {max_index} procedural {family} of seed "
+                 f"{seed}: the data was not made by chairgen.procedural with these settings")

@@ -15,6 +15,10 @@ from chairgen.procedural.palette import color_scheme
 TOP_SHAPES = ("rectangular", "round", "oval")
 SUPPORTS = ("four_legs", "pedestal", "trestle")
 HEIGHTS = {"coffee": (0.38, 0.50), "dining": (0.70, 0.78), "bar": (0.95, 1.05)}
+# The allowed values of each categorical factor (checked when a factor is overridden).
+CHOICES = {"top_shape": TOP_SHAPES, "height_class": tuple(HEIGHTS), "support": SUPPORTS,
+           "leg_profile": ("round", "square"), "pedestal_base": ("disc", "cross"),
+           "material": ("wood", "plastic", "two_tone")}
 _EXPONENTS = {"rectangular": 12.0, "round": 2.0, "oval": 2.0}
 _CORNERS = (("front_left", -1, 1), ("front_right", 1, 1), ("back_left", -1, -1),
             ("back_right", 1, -1))
@@ -113,9 +117,8 @@ def _trestle(f: dict, y_under: float):
   return parts, feet
 
 
-def build(rng: np.random.Generator) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
-  """One random table: (mesh in metres, factors, keypoints)."""
-  f = sample_factors(rng)
+def build(f: dict) -> tuple[geometry.Mesh, dict, dict[str, np.ndarray]]:
+  """The table of these factors (`sample_factors`): (mesh in metres, factors, keypoints)."""
   e = _EXPONENTS[f["top_shape"]]
   outline = geometry.superellipse(f["top_width"] / 2, f["top_depth"] / 2, e, 40)
   y_under = f["height"] - f["top_thickness"]

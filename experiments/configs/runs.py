@@ -35,6 +35,7 @@ TABLE_ELEVATIONS = (0.0, 10.0, 20.0, 30.0, 40.0)
 REAL = {"interp_chairs": "aubry_chairs/{size}",
         "chairs_tables": "aubry_chairs/{size}+shapenet_turntables/tables_{size}_cropped"}
 PAPER_CARS = "shapenet_turntables/cars_128"   # 7124 ShapeNet cars (bring your own copy)
+VAE_PRESETS = {"vae": 1.0, "vae_kl10": 10.0}   # preset -> KL weight (Appendix A)
 
 
 def _base(scale: str, preset: str, *, data: str, num_steps: int | None = None):
@@ -47,6 +48,8 @@ def _base(scale: str, preset: str, *, data: str, num_steps: int | None = None):
   if preset in default.ARCHITECTURES:
     config.model.name = preset
     config.loss.mask_loss = models.mask_loss_for(preset)
+  elif preset in VAE_PRESETS:
+    default.make_vae(config, VAE_PRESETS[preset])
   if scale == "tiny":
     config.data.name = data
     config.model.width_multiplier = TINY.width
@@ -102,6 +105,23 @@ def chairs_augmented(scale: str, seed: int = 0):
   config.data.split = "heldout_views"
   config.augment.enabled = True
   return f"chairs_1s-S-deep_aug_seed{seed}", config
+
+
+def chairs_vae(scale: str, kl_weight: float, seed: int = 0):
+  """Section 5.6 (e, f): the VAE of Appendix A on the chairs, trained as the 1s-S-deep run of
+  `chairs_architecture` (same data, split, augmentation and steps), the deterministic net
+  that sections 5.4-5.6 read, so that their samples compare."""
+  presets = {w: p for p, w in VAE_PRESETS.items()}
+  if float(kl_weight) not in presets:
+    raise ValueError(f"kl_weight must be one of {sorted(presets)} (Figure 17 e, f), got "
+                     f"{kl_weight!r}")
+  config = _base(scale, presets[float(kl_weight)], data=_data(scale, "chairs"),
+                 num_steps=TINY.chairs_steps)
+  config.seed = seed
+  config.data.split = "heldout_views"
+  if scale != "paper":
+    config.augment.enabled = False
+  return f"chairs_vae_kl{float(kl_weight):g}_seed{seed}", config
 
 
 def view_interpolation(scale: str, k: int, transfer: bool, seed: int = 0, real: bool = False):
