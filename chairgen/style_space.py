@@ -28,6 +28,7 @@ import numpy as np
 
 from chairgen import imaging
 from chairgen import sampling
+from chairgen.evaluators import _common
 
 # Where feature arithmetic (and feature replacement) can happen: the style input vector, or
 # the output of the style stream's FC1 or FC2 (section 5.5).
@@ -245,7 +246,6 @@ class TrainingViews:
       if not len(keep):
         raise KeyError(f"no training image at azimuth {key[0]:g}, elevation {key[1]:g}; "
                        f"snap views with nearest_view() first")
-      from chairgen.evaluators import _common  # pylint: disable=g-import-not-at-top
       batch = self.data.examples(self._ids[keep])
       self._cache[key] = (self._ids[keep], _common.ground_truth_on_white(batch["image"],
                                                                          batch["mask"]))
@@ -318,7 +318,6 @@ def render_procedural(model: ProceduralModel, views: Sequence[tuple[float, float
   """The procedural model (with `overrides` applied) at [(azimuth, elevation)] views, on white
   as the dataset stores it, f32[V, S, S, 3]."""
   from chairgen import procedural  # pylint: disable=g-import-not-at-top
-  from chairgen.evaluators import _common  # pylint: disable=g-import-not-at-top
   obj = procedural.make_object(model.family, model.index, model.seed, overrides=overrides)
   renderer = procedural.Renderer(image_size=image_size)
   try:

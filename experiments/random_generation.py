@@ -12,6 +12,7 @@ import numpy as np
 
 from chairgen import experiment
 from chairgen import imaging
+from chairgen import metric_writers
 from chairgen import reports
 
 _FLAGS = experiment.define_flags("experiments/configs/random_generation.py:tiny")
@@ -46,7 +47,9 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
             "std over samples of each one's mean distance to the others. Novelty: mean RMS "
             "distance to the nearest training image at the same view. Copies: fraction of "
             "samples at most as far from a training image as the net's median reconstruction "
-            f"distance ({threshold:.3g}). Sharpness: mean variance of the Laplacian of the grey "
+            f"distance ({threshold:.3g} for the deterministic net; "
+            + ", ".join(f"{results.evals[config.groups[k]]['vae'].metrics['copy_threshold']:.3g} "
+                        f"for ({k})" for k in ("e", "f")) + "). Sharpness: mean variance of the Laplacian of the grey "
             "image (docs/evaluation.md). The paper judged all of it by eye."))
   per_sample = {}
   for letter, (run, ev, name) in found.items():
@@ -68,6 +71,20 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
             f"({k}) {s:g} × {det.metrics['fc2_rms']:.3g} = {s * det.metrics['fc2_rms']:.3g}"
             for k, s in scales.items()) + ", the RMS of the net's own FC2 activations over the "
         "training chairs times a factor fixed before the run.")
+
+  heldout = {}
+  for label, run in (("deterministic", config.groups["deterministic"]),
+                     ("(e) KL ×10", config.groups["e"]), ("(f) KL ×1", config.groups["f"])):
+    values = [r["heldout_mse"] for r in metric_writers.read_metrics(results.runs[run].workdir)
+              if "heldout_mse" in r]
+    if values:
+      heldout[label] = values[-1]
+  if heldout:
+    report.notes.append(
+        "How well each net reconstructs its held-out views at its last step (heldout MSE, "
+        "×10⁻³): " + ", ".join(f"{k} {v * 1e3:.3g}" for k, v in heldout.items()) + ". A VAE "
+        "far above the deterministic net has not learnt the chairs yet, and its prior samples "
+        "say little about the KL weight.")
 
   rows, order = [], [k for k in found if k != "one_hot"]
   for letter in order:

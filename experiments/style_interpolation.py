@@ -18,6 +18,8 @@ _FLAGS = experiment.define_flags("experiments/configs/style_interpolation.py:tin
 # (eval name, group, label) of the two-way morph figures.
 MORPHS = (("figure12", "chairs", "Figure 12: chairs"), ("figure13", "cars", "Figure 13: cars"),
           ("figure15", "chairs_tables", "Figure 15: chairs to tables"))
+ENDS = {"chairs": "two training chairs", "cars": "two training cars",
+        "chairs_tables": "a training chair and a training table"}
 
 
 def summarize(config, results: experiment.Results, out_dir: str) -> reports.Report:
@@ -28,8 +30,10 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
       note=("'ours' is the morph score jumpiness + stray, mean ± std over the morphs "
             "(docs/evaluation.md, section 5.4): jumpiness 0 = change spread evenly, 1 = one jump; "
             "stray = distance of the invented frames to the nearest training image relative to "
-            "the distance between the ends. The pixel cross-fade of the same end frames scores "
-            "about 0.25. The paper sorted its rows by eye and gave no number."))
+            "the distance D between the ends. The baseline is the pixel cross-fade of the same "
+            "end frames: jumpiness 0, stray at most 0.25 when the ends are training images, plus "
+            "about the ends' own distance to the training images over D when they are not (a "
+            "blurry net). The paper sorted its rows by eye and gave no number."))
   scores = {}
   for eval_name, group, label in MORPHS:
     run = config.groups[group]
@@ -45,7 +49,7 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
     order = "; ".join(f"{p[0]}→{p[1]} ({s:.2f})" for p, s in zip(a["pairs"], a["score"]))
     report.figures.append(reports.Figure(
         eval_name, f"{label} morphs, best measured quality on top", f"{eval_name}.png",
-        f"`{run}`: style input moved linearly between two training {group.replace('_', ' ')}, "
+        f"`{run}`: style input moved linearly between {ENDS[group]}, "
         f"{config.evals[eval_name].num_frames} frames of which {config.evals[eval_name].show} "
         f"are shown; rows sorted by score (style a→b, score): {order}."))
   tri = results.evals[config.groups["chairs"]]["figure14"]
@@ -58,9 +62,11 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   upper, lower = tri.arrays["triples"].tolist()
   report.figures.append(reports.Figure(
       "figure14", "Figure 14: interpolation between triples of chairs", "figure14.png",
-      f"Upper-right triangle: styles {upper} at its corners (top row's first and last cell, "
-      f"last column's bottom); lower-left: {lower} (first column's bottom and top, bottom "
-      "row's last cell of the triangle). Every other cell is invented."))
+      f"A table of n rows and n + 1 columns. Upper-right triangle: styles {upper} at its corners "
+      "(top row, second cell; top row, last cell; last column, bottom cell); lower-left: "
+      f"{lower} (first column, bottom; first column, top; bottom row, second-to-last cell). "
+      "Every other cell is a barycentric mixture of its triangle's corners, invented by the "
+      "net."))
 
   for eval_name, group, label in MORPHS[:2]:
     a = results.evals[config.groups[group]][eval_name].arrays

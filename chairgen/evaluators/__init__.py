@@ -28,6 +28,7 @@ import json
 import os
 import pkgutil
 import tempfile
+import types
 import zlib
 from typing import Any, Mapping
 
@@ -78,9 +79,14 @@ def known_types() -> list[str]:
 
 
 def code_version(module) -> str:
-  """Digest of an evaluator module's source and the shared helpers' (for stored results)."""
+  """Digest of an evaluator module's source, the shared helpers' and that of every chairgen
+  module it imports (e.g. `style_space`, where its measures live), for stored results."""
   h = hashlib.sha256()
-  for path in (module.__file__, os.path.join(os.path.dirname(__file__), "_common.py")):
+  imported = sorted({m.__file__ for m in vars(module).values()
+                     if isinstance(m, types.ModuleType) and m.__name__.startswith("chairgen.")
+                     and getattr(m, "__file__", None)})
+  paths = [module.__file__, os.path.join(os.path.dirname(__file__), "_common.py")] + imported
+  for path in dict.fromkeys(paths):
     with open(path, "rb") as f:
       h.update(f.read())
   return h.hexdigest()[:12]

@@ -12,9 +12,11 @@ with. The quality measure is `style_space.morph_quality` (lower is better):
              relative to the RMS distance between the two end frames;
   score      jumpiness + stray.
 
-The same measure of the pixel cross-fade of the two end frames is the baseline: a cross-fade
-is perfectly even (jumpiness 0) and its frames lie about min(t, 1 - t) of the way from an
-end, so stray ≈ 0.25; a morph that snaps from a to b has stray ≈ 0 and jumpiness ≈ 1.
+The same measure of the pixel cross-fade of the two end frames is the baseline, on the same
+end frames: a cross-fade is perfectly even (jumpiness 0); were its end frames training images,
+its frames would lie at most min(t, 1 - t) D from one (stray <= 0.25), and end frames that are
+themselves r from the nearest training image (a blurry net) add up to about r / D to every
+frame. A morph that snaps from a to b has stray ≈ that of its end frames and jumpiness ≈ 1.
 
 Metrics: means of jumpiness, stray, score; crossfade_score (the baseline's mean score) and
 beats_crossfade (fraction of morphs scoring below their cross-fade). Picture `morphs`: one row
