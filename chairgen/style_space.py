@@ -53,8 +53,9 @@ def random_mixture_styles(key: jax.Array, num: int, num_styles: int, m: int) -> 
   if not 1 <= m <= num_styles:
     raise ValueError(f"m must lie in [1, {num_styles}] (the number of styles), got {m}")
   pick_key, weight_key = jax.random.split(key)
-  order = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, num_styles))(
-      jax.random.split(pick_key, num)))[:, :m]
+  # The m smallest of i.i.d. uniform scores: m distinct styles, every subset equally likely.
+  scores = np.asarray(jax.random.uniform(pick_key, (num, num_styles)))
+  order = np.argsort(scores, axis=1, kind="stable")[:, :m]
   coefficients = np.asarray(jax.random.uniform(weight_key, (num, m)), np.float32)
   return np.stack([sampling.mix_styles(num_styles, i, w) for i, w in zip(order, coefficients)])
 

@@ -170,6 +170,10 @@ def test_experiment_configs_name_known_runs_and_evaluators():
       experiment.check_config(config)
       for run in config.runs.keys():
         experiment.evaluators_for(config, run)
+  long_vae = random_generation_config.get_config("tiny,long_vae")   # a variant: longer VAEs
+  assert long_vae.name == "random_generation_long_vae"
+  assert {long_vae.runs[r].optimizer.num_steps for r in long_vae.runs.keys() if "vae" in r} == {
+      3 * catalogue.TINY.chairs_steps}
   config = architectures_config.get_config("test")
   config.evals.figure4.runs = ["no_such_run"]
   with pytest.raises(ValueError, match=r"unknown run\(s\) \['no_such_run'\]"):

@@ -107,21 +107,28 @@ def chairs_augmented(scale: str, seed: int = 0):
   return f"chairs_1s-S-deep_aug_seed{seed}", config
 
 
-def chairs_vae(scale: str, kl_weight: float, seed: int = 0):
+def chairs_vae(scale: str, kl_weight: float, seed: int = 0, steps_factor: int = 1):
   """Section 5.6 (e, f): the VAE of Appendix A on the chairs, trained as the 1s-S-deep run of
   `chairs_architecture` (same data, split, augmentation and steps), the deterministic net
-  that sections 5.4-5.6 read, so that their samples compare."""
+  that sections 5.4-5.6 read, so that their samples compare; `steps_factor` > 1 trains it that
+  many times longer (tiny and test; named `..._x<factor>`)."""
   presets = {w: p for p, w in VAE_PRESETS.items()}
   if float(kl_weight) not in presets:
     raise ValueError(f"kl_weight must be one of {sorted(presets)} (Figure 17 e, f), got "
                      f"{kl_weight!r}")
+  if steps_factor < 1 or (steps_factor > 1 and scale == "paper"):
+    raise ValueError(f"steps_factor must be 1 at the paper scale and >= 1 otherwise, got "
+                     f"{steps_factor}")
   config = _base(scale, presets[float(kl_weight)], data=_data(scale, "chairs"),
-                 num_steps=TINY.chairs_steps)
+                 num_steps=TINY.chairs_steps * steps_factor)
+  if scale == "test" and steps_factor > 1:
+    default.set_schedule(config, config.optimizer.num_steps * steps_factor)
   config.seed = seed
   config.data.split = "heldout_views"
   if scale != "paper":
     config.augment.enabled = False
-  return f"chairs_vae_kl{float(kl_weight):g}_seed{seed}", config
+  longer = f"_x{steps_factor}" if steps_factor > 1 else ""
+  return f"chairs_vae_kl{float(kl_weight):g}{longer}_seed{seed}", config
 
 
 def view_interpolation(scale: str, k: int, transfer: bool, seed: int = 0, real: bool = False):
