@@ -174,6 +174,8 @@ def test_experiment_configs_name_known_runs_and_evaluators():
   assert long_vae.name == "random_generation_long_vae"
   assert {long_vae.runs[r].optimizer.num_steps for r in long_vae.runs.keys() if "vae" in r} == {
       3 * catalogue.TINY.chairs_steps}
+  with pytest.raises(ValueError, match="variant of the CPU scales"):
+    random_generation_config.get_config("paper,long_vae")
   config = architectures_config.get_config("test")
   config.evals.figure4.runs = ["no_such_run"]
   with pytest.raises(ValueError, match=r"unknown run\(s\) \['no_such_run'\]"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -23,6 +24,24 @@ from chairgen import reports  # pylint: disable=g-import-not-at-top,wrong-import
 
 SCALE_ORDER = ("tiny", "paper", "test")
 SECTION_ORDER = ("4.2", "4.3", "5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "6")
+
+
+def _refused(command: str) -> str | None:
+  """Why the experiment config of `command` refuses its argument (None if it accepts it)."""
+  flag = next((w for w in command.split() if w.startswith("--config=")), None)
+  if flag is None:
+    return None
+  path, _, arg = flag[len("--config="):].partition(":")
+  if not os.path.exists(path):
+    return None
+  spec = importlib.util.spec_from_file_location("_experiment_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  try:
+    module.get_config(arg)
+  except ValueError as e:
+    return str(e)
+  return None
 
 
 def load_reports(root: str) -> list[tuple[str, reports.Report]]:
@@ -86,8 +105,8 @@ def render(found: list[tuple[str, reports.Report]], out_path: str) -> str:
     lines.append("No reports yet: run a section, e.g. `python -m experiments.architectures "
                  "--config=experiments/configs/architectures.py:tiny "
                  "--out_dir=docs/reproduction/architectures_tiny`.")
-  for name in sorted(by_name, key=lambda n: _section_key(
-      next(iter(by_name[n].values()))[1].section)):
+  for name in sorted(by_name, key=lambda n: (_section_key(
+      next(iter(by_name[n].values()))[1].section), n)):
     scales = by_name[name]
     any_report = next(iter(scales.values()))[1]
     lines += [f"## Section {any_report.section}: {any_report.title}", ""]
@@ -115,7 +134,9 @@ def render(found: list[tuple[str, reports.Report]], out_path: str) -> str:
     if "paper" not in scales:
       command = (any_report.command.replace(":tiny", ":paper").replace("_tiny", "_paper")
                  .replace(" --notrain", ""))
-      lines += [f"`paper`: not run yet (a GPU or TPU job): `{command}`", ""]
+      refused = _refused(command)
+      lines += [f"`paper`: none ({refused})" if refused else
+                f"`paper`: not run yet (a GPU or TPU job): `{command}`", ""]
     for s in SCALE_ORDER:
       if s not in scales:
         continue

@@ -78,9 +78,22 @@ def known_types() -> list[str]:
   return sorted(m.name for m in pkgutil.iter_modules([package]) if not m.name.startswith("_"))
 
 
+_CODE_VERSIONS: dict[str, str] = {}
+
+
 def code_version(module) -> str:
   """Digest of an evaluator module's source, the shared helpers' and that of every chairgen
-  module it imports (e.g. `style_space`, where its measures live), for stored results."""
+  module it imports (e.g. `style_space`, where its measures live), for stored results.
+
+  Computed once per process, when the evaluator is first built: the digest describes the code
+  this process runs even if the files change while it trains.
+  """
+  if module.__name__ not in _CODE_VERSIONS:
+    _CODE_VERSIONS[module.__name__] = _digest(module)
+  return _CODE_VERSIONS[module.__name__]
+
+
+def _digest(module) -> str:
   h = hashlib.sha256()
   imported = sorted({m.__file__ for m in vars(module).values()
                      if isinstance(m, types.ModuleType) and m.__name__.startswith("chairgen.")

@@ -35,6 +35,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       variants=("long_vae",))
   scale = config.scale
   factor = LONG_VAE_FACTOR if config.variant == "long_vae" else 1
+  if factor > 1 and scale == "paper":
+    raise ValueError("long_vae is a variant of the CPU scales (test, tiny), whose VAEs train as "
+                     "briefly as the deterministic net; at the paper scale every net trains "
+                     "500k steps: use random_generation.py:paper")
   if factor > 1:
     config.title += f", VAEs trained {factor}x longer"
   chairs, chairs_run = runs.chairs_architecture(scale, "1s-S-deep")
