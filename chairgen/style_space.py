@@ -330,6 +330,12 @@ def render_procedural(model: ProceduralModel, views: Sequence[tuple[float, float
 
 # ----------------------------------------------------------------------------- morph quality
 
+def step_differences(frames_FxHxWx3: np.ndarray) -> np.ndarray:
+  """d_i: mean squared difference of consecutive frames of a morph, f64[F - 1]."""
+  frames = imaging.to_float(frames_FxHxWx3).astype(np.float64)
+  return np.mean(np.square(np.diff(frames, axis=0)).reshape(len(frames) - 1, -1), axis=1)
+
+
 def morph_quality(frames_FxSxSx3, neighbour_distance_F: np.ndarray) -> dict[str, float]:
   """The measured quality of one morph (lower is better); docs/evaluation.md, section 5.4.
 
@@ -344,7 +350,7 @@ def morph_quality(frames_FxSxSx3, neighbour_distance_F: np.ndarray) -> dict[str,
   f = len(frames)
   if f < 3:
     raise ValueError(f"a morph needs >= 3 frames, got {f}")
-  d = np.mean(np.square(np.diff(frames, axis=0)).reshape(f - 1, -1), axis=1)
+  d = step_differences(frames)
   jumpiness = (d.max() / max(d.mean(), 1e-12) - 1.0) / (f - 2)
   ends = float(rms_distances(frames[:1], frames[-1:])[0, 0])
   stray = float(np.mean(neighbour_distance_F[1:-1])) / max(ends, 1e-12)

@@ -19,13 +19,11 @@ import numpy as np
 
 from chairgen import imaging
 from chairgen import sampling
+from chairgen import style_space
 from chairgen.evaluators import Result
 
 
-def step_differences(frames_FxHxWx3: np.ndarray) -> np.ndarray:
-  """d_i: mean squared difference of consecutive frames, f64[F - 1]."""
-  frames = np.asarray(frames_FxHxWx3, np.float64)
-  return np.mean(np.square(np.diff(frames, axis=0)).reshape(len(frames) - 1, -1), axis=1)
+step_differences = style_space.step_differences   # d_i, f64[F - 1]
 
 
 def step_statistics(d: np.ndarray) -> dict[str, float]:
