@@ -186,13 +186,15 @@ def rms_distances(a_NxSxSx3, b_KxSxSx3) -> np.ndarray:
   return np.sqrt(np.maximum(squared, 0.0) / a.shape[1])
 
 
-def diversity(images_NxSxSx3) -> float:
-  """Mean pairwise RMS distance between the images (0 when they are all alike)."""
+def diversity(images_NxSxSx3, *, per_image: bool = False):
+  """Mean pairwise RMS distance between the images (0 when they are all alike); with
+  per_image, also each image's mean distance to the others, f64[N]."""
   n = len(images_NxSxSx3)
   if n < 2:
     raise ValueError("diversity needs at least 2 images")
   d = rms_distances(images_NxSxSx3, images_NxSxSx3)
-  return float(d[np.triu_indices(n, 1)].mean())
+  mean = float(d[np.triu_indices(n, 1)].mean())
+  return (mean, d.sum(axis=1) / (n - 1)) if per_image else mean
 
 
 def sharpness(images_NxSxSx3) -> np.ndarray:

@@ -24,7 +24,7 @@ LABELS = {"a": "(a) softmax of N(0, σ²), σ = 2", "b": "(b) softmax of N(0, σ
           "truth": "reference: the training images"}
 
 
-def methods(config, results):
+def methods(config):
   """{letter: (run, eval name, method name)} in Figure 17's order, plus the references."""
   det = config.groups["deterministic"]
   out = {m["name"]: (det, "deterministic", m["name"]) for m in config.evals.deterministic.methods}
@@ -36,7 +36,7 @@ def methods(config, results):
 
 def summarize(config, results: experiment.Results, out_dir: str) -> reports.Report:
   report = experiment.new_report(config, results)
-  found = methods(config, results)
+  found = methods(config)
   det = results.evals[config.groups["deterministic"]]["deterministic"]
   threshold = det.metrics["copy_threshold"]
   table = reports.Table(

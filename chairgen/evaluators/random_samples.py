@@ -114,7 +114,8 @@ class Evaluator:
             m["name"].encode()) & 0x7FFFFFFF), fc2_rms, az, el)) for m in self.methods]
     for name, images in named:
       found = bank.nearest(images, az, el)
-      metrics[f"diversity_{name}"] = style_space.diversity(images)
+      metrics[f"diversity_{name}"], arrays[f"{name}_diversity"] = style_space.diversity(
+          images, per_image=True)
       metrics[f"novelty_{name}"] = float(found.distance.mean())
       metrics[f"copies_{name}"] = float(np.mean(found.distance <= threshold))
       metrics[f"sharpness_{name}"] = float(style_space.sharpness(images).mean())
@@ -122,8 +123,6 @@ class Evaluator:
       arrays[f"{name}_samples"] = imaging.to_uint8(images[:k])
       arrays[f"{name}_neighbours"] = imaging.to_uint8(found.images[:k])
       arrays[f"{name}_novelty"] = found.distance
-      d = style_space.rms_distances(images, images)
-      arrays[f"{name}_diversity"] = d.sum(axis=1) / (len(images) - 1)
       if name != "one_hot":
         rows += [images[:k], found.images[:k]]
     return Result(metrics=metrics, images={"samples": imaging.image_grid(np.stack(rows))},
