@@ -173,7 +173,7 @@ def morph_flow(frames, method: str = "dis", *, drift_step: int | None = DRIFT_ST
   concatenation of the per-frame flows inside it (the paper's drift compensation), and the
   spans are concatenated. None chains the per-frame flows only.
   """
-  frames = list(frames)
+  frames = [_grey_uint8(f) for f in frames]   # once, not once per flow
   if len(frames) < 2:
     raise ValueError(f"a morph needs at least 2 frames, got {len(frames)}")
   steps = [optical_flow(frames[i], frames[i + 1], method, params=params)

@@ -124,11 +124,15 @@ def verdict_less_paired(a_values: Sequence[float], b_values: Sequence[float]
   return (HOLDS if d.std is not None and d.mean > d.std else WITHIN_NOISE), d
 
 
+def weakest(verdicts: Sequence[str]) -> str:
+  """The weakest of several verdicts (a claim made of parts holds as far as its weakest part)."""
+  order = (HOLDS, WITHIN_NOISE, DOES_NOT_HOLD)
+  return max(verdicts, key=order.index) if len(verdicts) else DOES_NOT_HOLD
+
+
 def verdict_increasing(stats: Sequence[Stat]) -> str:
   """Do the means increase along the sequence? The weakest of the consecutive comparisons."""
-  order = {HOLDS: 0, WITHIN_NOISE: 1, DOES_NOT_HOLD: 2}
-  verdicts = [verdict_less(a, b) for a, b in zip(stats, stats[1:])]
-  return max(verdicts, key=order.get) if verdicts else DOES_NOT_HOLD
+  return weakest([verdict_less(a, b) for a, b in zip(stats, stats[1:])])
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:

@@ -66,6 +66,18 @@ def gaussian_features(key: jax.Array, num: int, shape: Sequence[int], std: float
   return float(std) * np.asarray(jax.random.normal(key, (num, *shape)), np.float32)
 
 
+def training_styles(trained, cls: str | None = None) -> np.ndarray:
+  """The styles a run trained on, sorted; only those of class `cls` ('chair', ...) if given."""
+  styles = np.unique(trained.data.split.train_styles)
+  if cls is None:
+    return styles
+  keep = styles[trained.data.style_classes()[styles] == cls]
+  if not len(keep):
+    raise ValueError(f"this run has no training styles of class {cls!r}; it has "
+                     f"{sorted(set(trained.data.style_classes()))}")
+  return keep
+
+
 def choose(key: jax.Array, population: Sequence[int], num: int) -> np.ndarray:
   """`num` distinct members of `population`, chosen by `key` (pairs and triples of styles)."""
   population = np.asarray(population)
@@ -227,6 +239,7 @@ class TrainingViews:
     self._az = np.asarray(meta.azimuth[self._ids], np.float64)
     self._el = np.asarray(meta.elevation[self._ids], np.float64)
     self._styles = np.asarray(data.split.train_styles, np.int32)
+    self._style_of = dict(zip(self._ids.tolist(), self._styles.tolist()))
     self._cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
 
   def views(self) -> np.ndarray:
@@ -269,9 +282,11 @@ class TrainingViews:
       d = rms_distances(images[rows], bank)
       best = np.argmin(d, axis=1)
       ids[rows], dist[rows], found[rows] = bank_ids[best], d[np.arange(len(rows)), best], bank[best]
-    style_of = dict(zip(self._ids.tolist(), self._styles.tolist()))
-    return Neighbours(ids=ids, styles=np.asarray([style_of[i] for i in ids], np.int32),
-                      distance=dist, images=found)
+    return Neighbours(ids=ids, styles=self.styles(ids), distance=dist, images=found)
+
+  def styles(self, ids) -> np.ndarray:
+    """The styles of training example ids, int32."""
+    return np.asarray([self._style_of[int(i)] for i in np.asarray(ids).ravel()], np.int32)
 
 
 # ----------------------------------------------------------------------------- procedural truth

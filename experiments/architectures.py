@@ -53,12 +53,11 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
 
   deep, others = stats["1s-S-deep"], [a for a in config.architectures if a != "1s-S-deep"]
   verdicts = {a: reports.verdict_less(deep, stats[a]) for a in others}
-  weakest = max(verdicts.values(), key=[reports.HOLDS, reports.WITHIN_NOISE,
-                                         reports.DOES_NOT_HOLD].index)
   report.claims.append(reports.Claim(
       "1s-S-deep reconstructs the training chairs better than the other four architectures",
-      weakest, "; ".join(f"vs {a}: {stats['1s-S-deep'].format(1e3)} vs {stats[a].format(1e3)} "
-                         f"×10⁻³, {v}" for a, v in verdicts.items())))
+      reports.weakest(list(verdicts.values())),
+      "; ".join(f"vs {a}: {stats['1s-S-deep'].format(1e3)} vs {stats[a].format(1e3)} ×10⁻³, {v}"
+                for a, v in verdicts.items())))
 
   archs = list(config.architectures)
   rho = reports.spearman([paper.PAPER_MSE[a] for a in archs], [stats[a].mean for a in archs])

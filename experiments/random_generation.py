@@ -106,7 +106,6 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   def fmt(k, what):
     return reports.Stat.of(per_sample[k][{"diversity": 0, "novelty": 1}[what]]).format()
 
-  weakest = lambda *vs: max(vs, key=[reports.HOLDS, reports.WITHIN_NOISE, reports.DOES_NOT_HOLD].index)
   claims = [
       ("(a) σ = 2: the generated chairs are all similar (less diverse than the training chairs)",
        less("a", "one_hot", "diversity"),
@@ -116,7 +115,7 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   ]
   for k in ("c", "d"):
     claims.append((f"({k}) mixtures are diverse and novel: more diverse than (a) and more novel "
-                   "than (b)", weakest(less("a", k, "diversity"), less("b", k, "novelty")),
+                   "than (b)", reports.weakest([less("a", k, "diversity"), less("b", k, "novelty")]),
                    f"diversity ({k}) {fmt(k, 'diversity')} vs (a) {fmt('a', 'diversity')}; novelty "
                    f"({k}) {fmt(k, 'novelty')} vs (b) {fmt('b', 'novelty')}"))
   claims.append(("(e) vs (f): the VAE with KL ×10 generates much more diverse chairs than ×1",

@@ -18,7 +18,6 @@ from chairgen import reports
 _FLAGS = experiment.define_flags("experiments/configs/view_interpolation.py:tiny")
 METHODS = (("transfer", "network, with transfer"), ("notransfer", "network, no transfer"),
            ("nn_rgb", "nearest neighbours, RGB"), ("nn_hog", "nearest neighbours, HOG"))
-_ORDER = [reports.HOLDS, reports.WITHIN_NOISE, reports.DOES_NOT_HOLD]
 
 
 def per_view_errors(config, results: experiment.Results, k: int) -> dict[str, np.ndarray]:
@@ -43,10 +42,6 @@ def chairs_better(e: dict[str, np.ndarray], a: str, b: str) -> str:
   styles = np.unique(e["styles"])
   wins = sum(e[a][e["styles"] == s].mean() < e[b][e["styles"] == s].mean() for s in styles)
   return f"{wins}/{len(styles)} target chairs"
-
-
-def _weakest(verdicts):
-  return max(verdicts, key=_ORDER.index)
 
 
 def summarize(config, results: experiment.Results, out_dir: str) -> reports.Report:
@@ -75,7 +70,7 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
                  for k in ks}
   report.claims.append(reports.Claim(
       f"with transfer the missing views are generated better than without at small k "
-      f"(k in {small})", _weakest([transfer_vs[k][0] for k in small]),
+      f"(k in {small})", reports.weakest([transfer_vs[k][0] for k in small]),
       "; ".join(f"k={k}: {transfer_vs[k][0]}, without − with = {transfer_vs[k][1].format(1e3)}"
                 f" ×10⁻³ per view, with better for "
                 f"{chairs_better(errors[k], 'transfer', 'notransfer')}" for k in ks)))
@@ -89,7 +84,7 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
            for k in ks for m in ("nn_rgb", "nn_hog")}
   report.claims.append(reports.Claim(
       "the network with transfer is better than both nearest-neighbour baselines at every k",
-      _weakest([v for v, _ in nn_vs.values()]),
+      reports.weakest([v for v, _ in nn_vs.values()]),
       "; ".join(f"k={k} vs {m[3:].upper()}: {v}, NN − net = {d.format(1e3)} ×10⁻³, net "
                 f"better for {chairs_better(errors[k], 'transfer', m)}"
                 for (k, m), (v, d) in nn_vs.items())))
@@ -97,7 +92,7 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
                 for k in ks}
   report.claims.append(reports.Claim(
       "RGB nearest neighbours are numerically better than HOG nearest neighbours",
-      _weakest([v for v, _ in rgb_vs_hog.values()]),
+      reports.weakest([v for v, _ in rgb_vs_hog.values()]),
       "; ".join(f"k={k}: {v}, HOG − RGB = {d.format(1e3)} ×10⁻³" for k, (v, d) in
                 rgb_vs_hog.items())))
 

@@ -76,7 +76,7 @@ class Evaluator:
     views = [bank.nearest_view(a, e) for a, e in self.views]
     az, el = (np.asarray(c) for c in zip(*views))
     models = style_space.procedural_models(trained)
-    train_styles = np.unique(trained.data.split.train_styles)
+    train_styles = style_space.training_styles(trained)
     size, v = trained.image_size, len(views)
     features = {layer: style_space.style_features(trained, trained.one_hot(train_styles), layer)
                 for layer in self.layers}

@@ -95,7 +95,7 @@ class Evaluator:
     bank = style_space.TrainingViews(trained.data)
     az, el = bank.nearest_view(self.azimuth, self.elevation)
     ids, truth = bank.at_view(az, el)
-    truth_styles = np.asarray(trained.data.examples(ids)["style"])
+    truth_styles = bank.styles(ids)
     one_hot = trained.generate(trained.one_hot(truth_styles), np.full(len(ids), az),
                                np.full(len(ids), el), rng=rng).composite
     reconstruction = np.sqrt(np.mean(np.square(one_hot - truth).reshape(len(ids), -1), axis=1))

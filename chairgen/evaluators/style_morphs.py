@@ -35,18 +35,6 @@ from chairgen import style_space
 from chairgen.evaluators import Result
 
 
-def styles_of_class(trained, cls: str | None) -> np.ndarray:
-  """The training styles of one class name (all training styles for None)."""
-  styles = np.unique(trained.data.split.train_styles)
-  if cls is None:
-    return styles
-  keep = styles[trained.data.style_classes()[styles] == cls]
-  if not len(keep):
-    raise ValueError(f"this run has no training styles of class {cls!r}; it has "
-                     f"{sorted(set(trained.data.style_classes()))}")
-  return keep
-
-
 class Evaluator:
 
   def __init__(self, pairs=(), num_pairs: int = 8, classes=None, num_frames: int = 33,
@@ -69,8 +57,8 @@ class Evaluator:
     """The given pairs, or num_pairs distinct (a, b) drawn with the key (a != b)."""
     if self.pairs:
       return self.pairs
-    a_pool = styles_of_class(trained, self.classes[0] if self.classes else None)
-    b_pool = styles_of_class(trained, self.classes[1] if self.classes else None)
+    a_pool = style_space.training_styles(trained, self.classes[0] if self.classes else None)
+    b_pool = style_space.training_styles(trained, self.classes[1] if self.classes else None)
     candidates = np.asarray([(a, b) for a in a_pool for b in b_pool if a != b], np.int64)
     if self.classes is None:   # one class: an unordered pair is one morph
       candidates = candidates[candidates[:, 0] < candidates[:, 1]]

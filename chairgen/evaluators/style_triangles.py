@@ -21,7 +21,6 @@ import numpy as np
 from chairgen import imaging
 from chairgen import style_space
 from chairgen.evaluators import Result
-from chairgen.evaluators import style_morphs
 
 
 class Evaluator:
@@ -40,7 +39,7 @@ class Evaluator:
     az, el = bank.nearest_view(self.azimuth, self.elevation)
     triples = self.triples
     if not triples:
-      pool = style_morphs.styles_of_class(trained, None)
+      pool = style_space.training_styles(trained)
       if len(pool) >= 6:   # six different chairs; with fewer, two independent triples
         chosen = style_space.choose(rng, pool, 6)
       else:
