@@ -163,6 +163,11 @@ class RunData:
     """Batch-format examples (uint8 image on white, {0,1} mask, style, view, angles)."""
     return self.pipeline.load_batch(np.asarray(ids, np.int64))
 
+  def keypoints(self, ids) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(pixel (x, y) f32[K, 2], visible bool[K]) of stored examples (procedural data only;
+    K = 0 elsewhere); names and order are the procedural family's (docs/data.md)."""
+    return self.pipeline.load_keypoints(np.asarray(ids, np.int64))
+
   def ground_truth(self, style_N, azimuth_N, elevation_N) -> tuple[np.ndarray, np.ndarray]:
     """(image on white f32[N, S, S, 3] in [0, 1], mask f32[N, S, S, 1]) of stored views."""
     batch = self.examples(self.example_ids(style_N, azimuth_N, elevation_N))

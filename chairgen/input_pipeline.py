@@ -290,6 +290,17 @@ class Pipeline:
         "elevation": self.metadata.elevation[ids],
     }
 
+  def load_keypoints(self, example_ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(pixel (x, y) f32[K, 2], visible bool[K]) of each example at the stored image size, in
+    the builder's keypoint order; K = 0 where the data has none (the real datasets)."""
+    out = []
+    for i in np.asarray(example_ids, np.int64):
+      record = self._record(int(i))
+      xy = np.asarray(record.get("keypoints", np.zeros((0, 2))), np.float32).reshape(-1, 2)
+      visible = np.asarray(record.get("keypoints_visible", np.zeros(0)), bool).reshape(-1)
+      out.append((xy, visible))
+    return out
+
   # -- public ---------------------------------------------------------------------------------
 
   def train_dataset(self, global_batch_size: int) -> grain.IterDataset:

@@ -298,6 +298,7 @@ class ProceduralModel:
   index: int
   seed: int
   factors: Mapping[str, Any]
+  keypoint_names: tuple[str, ...] = ()   # in the order of the dataset's keypoints
 
 
 def procedural_models(trained) -> list[ProceduralModel]:
@@ -319,8 +320,9 @@ def procedural_models(trained) -> list[ProceduralModel]:
         index = procedural.find_object(style_name, family, config.seed, config.num_models)
       except KeyError:
         continue
-      factors = procedural.make_object(family, index, config.seed).factors
-      out.append(ProceduralModel(family, index, config.seed, factors))
+      obj = procedural.make_object(family, index, config.seed)
+      out.append(ProceduralModel(family, index, config.seed, obj.factors,
+                                 tuple(obj.keypoint_names)))
       break
     else:
       raise KeyError(f"style {style_name} is not a model of {name}")

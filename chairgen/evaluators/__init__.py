@@ -6,6 +6,8 @@ Each evaluator type is a module `chairgen.evaluators.<type>` with a class `Evalu
 class Evaluator:
   def __init__(self, **kwargs): ...                      # the config entry, minus type/every
   def run(self, trained: inference.Trained, rng) -> Result: ...
+  def fingerprint(self) -> str: ...   # optional: what it reads besides the config (a file's
+                                      # digest), so a stored result of other input is stale
 ```
 
 It never trains: it reads a `chairgen.inference.Trained` (parameters, and `trained.data` for
@@ -141,8 +143,11 @@ def from_config(evals: Mapping[str, Any] | None, only: list[str] | None = None
       raise ValueError(f"config.evals.{name} ({kind}): {e}; see the docstring of "
                        f"chairgen.evaluators.{kind}.Evaluator for its fields.") from e
     every = entry.get("every")
+    code = code_version(module)
+    if hasattr(evaluator, "fingerprint"):   # inputs outside the config, e.g. a file's digest
+      code = f"{code}:{evaluator.fingerprint()}"
     built.append(Configured(name=name, type=kind, every=None if every is None else int(every),
-                            config=entry, evaluator=evaluator, code=code_version(module)))
+                            config=entry, evaluator=evaluator, code=code))
   return built
 
 

@@ -32,7 +32,7 @@ CHAIR_ELEVATIONS = (20.0, 30.0)
 TABLE_ELEVATIONS = (0.0, 10.0, 20.0, 30.0, 40.0)
 # Real data (`<section>.py:<scale>,real`): Aubry's chairs and ShapeNet tables in the R2N2
 # layout, cropped per model as aubry_chairs crops (docs/datasets.md, "Chairs and tables").
-REAL = {"interp_chairs": "aubry_chairs/{size}",
+REAL = {"chairs": "aubry_chairs/{size}", "interp_chairs": "aubry_chairs/{size}",
         "chairs_tables": "aubry_chairs/{size}+shapenet_turntables/tables_{size}_cropped"}
 PAPER_CARS = "shapenet_turntables/cars_128"   # 7124 ShapeNet cars (bring your own copy)
 VAE_PRESETS = {"vae": 1.0, "vae_kl10": 10.0}   # preset -> KL weight (Appendix A)
@@ -76,15 +76,18 @@ def _data(scale: str, family: str, real: bool = False) -> str:
           "chairs_tables": "procedural_turntables/chairs_tables_64"}[family]
 
 
-def chairs_architecture(scale: str, arch: str, seed: int = 0):
+def chairs_architecture(scale: str, arch: str, seed: int = 0, real: bool = False):
   """Section 4.2: one architecture on the chairs, 2 views per chair held out (Table 1's second
-  column); tiny and test train without augmentation (too short to profit from it)."""
-  config = _base(scale, arch, data=_data(scale, "chairs"), num_steps=TINY.chairs_steps)
+  column); tiny and test train without augmentation (too short to profit from it). real:
+  Aubry's chairs (128 px at the paper scale, 64 px below), for section 5.7 on real pairs."""
+  data = (REAL["chairs"].format(size=128 if scale == "paper" else 64) if real
+          else _data(scale, "chairs"))
+  config = _base(scale, arch, data=data, num_steps=TINY.chairs_steps)
   config.seed = seed
   config.data.split = "heldout_views"
   if scale != "paper":
     config.augment.enabled = False
-  return f"chairs_{arch}_seed{seed}", config
+  return f"chairs_{arch}{'_real' if real else ''}_seed{seed}", config
 
 
 def cars_dataset_size(scale: str, num_models: int, augment: bool, seed: int = 0):
