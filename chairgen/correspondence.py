@@ -301,6 +301,18 @@ def nearest_point_field(points_a_Kx2, points_b_Kx2, shape: tuple[int, int]) -> n
   return moves[nearest].reshape(h, w, 2).astype(np.float32)
 
 
+def resize(image, size: int, *, interpolation: str = "cubic") -> np.ndarray:
+  """An image [H, W(, C)] (uint8 or float in [0, 1]) resized to size x size: float32 in [0, 1]
+  (bicubic, clipped) or, with interpolation 'linear', for masks."""
+  cv2 = _cv2()
+  image = imaging.to_float(image)
+  if image.shape[0] == size and image.shape[1] == size:
+    return image.astype(np.float32)
+  flag = cv2.INTER_CUBIC if interpolation == "cubic" else cv2.INTER_LINEAR
+  out = cv2.resize(np.ascontiguousarray(image, np.float32), (size, size), interpolation=flag)
+  return np.clip(out.reshape((size, size) + image.shape[2:]), 0.0, 1.0)
+
+
 # ----------------------------------------------------------------------------- drawing
 
 def palette(n: int) -> np.ndarray:

@@ -94,6 +94,26 @@ def _common_visible(names_a, xy_a, vis_a, names_b, xy_b, vis_b):
   return tuple(names_a[i] for i in ia), xy_a[ia], xy_b[ib]
 
 
+def shared_view(trained, azimuth: float, elevation: float, family: str = "chairs"
+                ) -> tuple[float, float]:
+  """The stored view nearest (azimuth, elevation) among those where the most models of
+  `family` have a training image (all of them unless views are held out everywhere): the
+  benchmark's one view, so that no chair is lost to a held-out view."""
+  from chairgen import style_space  # pylint: disable=g-import-not-at-top
+  models = style_space.procedural_models(trained)
+  meta = trained.data.pipeline.metadata
+  ids = np.asarray(trained.data.split.train, np.int64)
+  styles = np.asarray(trained.data.split.train_styles)
+  keep = np.asarray([models[s].family == family for s in styles], bool)
+  views = np.stack([meta.azimuth[ids][keep], meta.elevation[ids][keep]], 1).round(3)
+  unique, inverse = np.unique(views, axis=0, return_inverse=True)
+  counts = np.asarray([len(set(styles[keep][inverse.ravel() == i])) for i in range(len(unique))])
+  best = unique[counts == counts.max()]
+  d_az = np.abs((best[:, 0] - azimuth + 180.0) % 360.0 - 180.0)
+  i = int(np.argmin(d_az ** 2 + (best[:, 1] - elevation) ** 2))
+  return float(best[i, 0]), float(best[i, 1])
+
+
 def procedural_pairs(trained, azimuth: float, elevation: float, key: jax.Array, *,
                      num_validation: int, num_test: int, simple_fraction: float = 1 / 3,
                      simple_max: int = 3, difficult_min: int = 6,

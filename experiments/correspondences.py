@@ -30,6 +30,8 @@ PUBLISHED = {"DSP [41]": (5.2, 3.3, 6.3), "SIFT flow [40]": (4.0, 2.8, 4.8),
              "Human": (1.1, 1.1, 1.1)}
 LABELS = {"morph_variational": "morph + variational flow (Brox energy, OpenCV)",
           "morph_dis": "morph + DIS flow",
+          "morph_rendered_ends_variational": "morph + variational flow, rendered ends",
+          "morph_rendered_ends_dis": "morph + DIS flow, rendered ends",
           "direct_variational": "direct variational flow, rendered a → b",
           "direct_dis": "direct DIS flow, rendered a → b",
           "direct_generated_variational": "direct variational flow, generated ends",
@@ -62,17 +64,19 @@ def summarize(config, results: experiment.Results, out_dir: str) -> reports.Repo
   a, info = result.arrays, result.info
   ev = config.evals.table3
   difficulty_of_point = a["difficulty"][a["pair"]]
-  image_size = int(info["image_size"])
+  image_size, work = int(info["image_size"]), int(info["work_size"])
   table = reports.Table(
-      key="table3", title="Average displacement of predicted keypoints (pixels at 128 px)",
+      key="table3", title="Table 3: average displacement of predicted keypoints (pixels at 128 px)",
       extra_columns=["simple", "difficult", "paper: simple", "paper: difficult", "lost",
                      "tuned on validation"],
       note=(f"Test pairs: {int(result.metrics['num_simple'])} simple + "
             f"{int(result.metrics['num_difficult'])} difficult, "
             f"{int(result.metrics['num_test_keypoints'])} keypoints; parameters tuned on "
             f"{int(result.metrics['num_validation_pairs'])} validation pairs of other chairs. "
-            f"The net draws {image_size} px images: displacements are measured there and "
-            f"multiplied by {ev.report_size}/{image_size} to read at the paper's 128 px. "
+            f"The net draws {image_size} px images; every image is resized to {work} px "
+            "before flow and matching (keypoints with it) and displacements are measured there"
+            + (f", multiplied by {ev.report_size}/{work} to read at the paper's 128 px. "
+               if work != ev.report_size else ". ") +
             "'ours' is the mean ± std over test keypoints (all pairs). 'lost': predictions "
             "outside the image or off b's mask. Ground truth: exact procedural keypoints "
             "visible in both images (the paper: mean of 9 people's clicks, whose own spread "

@@ -82,3 +82,52 @@ def test_bad_arguments_raise():
     correspondence.optical_flow(a, a[:8], "dis")
   with pytest.raises(ValueError, match="unknown dis flow parameter"):
     correspondence.optical_flow(a, a, "dis", params={"alpha": 1.0})
+
+
+def test_sift_matching_finds_the_points_of_a_translated_texture():
+  # 128 px: SIFT's window (about 10x the keypoint size) must fit in the image
+  a = _texture(128, 128, seed=3)
+  b = _shifted(a, 5.0, 3.0)
+  points = np.float32([[60.5, 64.5], [70.5, 60.5], [64.5, 70.5]])
+  predicted = correspondence.sift_match(a, b, points, size=8.0)
+  np.testing.assert_allclose(predicted, points + [5.0, 3.0], atol=1.01)
+
+
+def test_the_oracle_field_carries_each_keypoint_onto_its_truth():
+  points_a = np.float32([[5.5, 5.5], [20.5, 8.5], [12.0, 25.0]])
+  points_b = points_a + np.float32([[3.0, 1.0], [-2.0, 4.0], [0.5, -6.0]])
+  field = correspondence.nearest_point_field(points_a, points_b, (32, 32))
+  moved = correspondence.transfer_keypoints(points_a, field)
+  np.testing.assert_allclose(moved.points, points_b, atol=1e-5)
+  np.testing.assert_allclose(correspondence.displacements(moved.points, points_b), 0, atol=1e-5)
+
+
+def test_locate_reports_points_outside_the_image_or_off_the_mask():
+  mask = np.zeros((10, 10), np.float32)
+  mask[2:8, 2:8] = 1.0
+  status = correspondence.locate(np.float32([[5, 5], [-1, 5], [5, 10.5], [0.5, 0.5]]), (10, 10),
+                                 mask)
+  assert list(status) == [correspondence.OK, correspondence.OUTSIDE, correspondence.OUTSIDE,
+                          correspondence.OFF_MASK]
+
+
+def test_the_span_flows_add_up_to_the_morph_flow():
+  a = _texture(seed=1)
+  frames = [_shifted(a, 0.4 * i, -0.2 * i) for i in range(20)]
+  ends, spans = correspondence.span_flows(frames, "dis")
+  assert ends == [9, 18, 19]
+  total = correspondence.cumulative(spans)
+  np.testing.assert_allclose(total[-1], correspondence.morph_flow(frames, "dis"), atol=1e-5)
+  np.testing.assert_allclose(np.median(total[0][16:-16, 16:-16].reshape(-1, 2), 0),
+                             [3.6, -1.8], atol=0.4)
+
+
+def test_drawing_keeps_the_image_and_marks_the_points():
+  image = np.ones((16, 16, 3), np.float32)
+  drawn = correspondence.draw_points(image, np.float32([[8, 8]]), correspondence.palette(1),
+                                     scale=4)
+  assert drawn.shape == (64, 64, 3) and drawn.dtype == np.uint8
+  assert (drawn[32, 32] != 255).any() and (drawn[2, 2] == 255).all()
+  flow = np.full((16, 16, 2), 3.0, np.float32)
+  arrows = correspondence.draw_flow(image, flow, scale=2, step=8)
+  assert arrows.shape == (32, 32, 3) and (arrows != 255).any()

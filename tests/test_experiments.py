@@ -12,6 +12,7 @@ from chairgen import experiment
 from chairgen import reports
 from chairgen import runs
 from experiments.configs import architectures as architectures_config
+from experiments.configs import correspondences as correspondences_config
 from experiments.configs import dataset_size as dataset_size_config
 from experiments.configs import elevation_transfer as elevation_transfer_config
 from experiments.configs import feature_arithmetic as feature_arithmetic_config
@@ -24,14 +25,15 @@ from experiments.configs import view_interpolation as view_interpolation_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = ("architectures", "dataset_size", "transformations", "view_interpolation",
                "elevation_transfer", "style_interpolation", "feature_arithmetic",
-               "random_generation")
+               "random_generation", "correspondences")
 CONFIGS = {"architectures": architectures_config, "dataset_size": dataset_size_config,
            "transformations": transformations_config,
            "view_interpolation": view_interpolation_config,
            "elevation_transfer": elevation_transfer_config,
            "style_interpolation": style_interpolation_config,
            "feature_arithmetic": feature_arithmetic_config,
-           "random_generation": random_generation_config}
+           "random_generation": random_generation_config,
+           "correspondences": correspondences_config}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,10 @@ def test_every_experiment_writes_a_complete_report_with_finite_numbers(sections,
     assert record["step"] == 4 and record["seed"] in (0, 1)
   for table in report["tables"]:
     for row in table["rows"]:
-      assert row["ours"] is not None and all(math.isfinite(v) for v in row["ours"]["values"])
+      if row["ours"] is None:   # only the paper's numbers of methods that were not run
+        assert "(published, not run)" in row["label"] and row["paper"] is not None
+        continue
+      assert all(math.isfinite(v) for v in row["ours"]["values"])
   assert all(math.isfinite(v) for v in _numbers(report["tables"]))
   for claim in report["claims"]:
     assert claim["verdict"] in (reports.HOLDS, reports.WITHIN_NOISE, reports.DOES_NOT_HOLD)
@@ -128,10 +133,11 @@ def test_make_reproduction_gathers_reports(sections, tmp_path):
                   "Table 1", "Table 2", "2.9", "Figure 9", "Figure 10", "ours, `tiny`",
                   "architectures_tiny/figure4.png", "view_interpolation_tiny/figure9.png",
                   "Section 5.4", "Section 5.5", "Section 5.6", "Figure 16", "Figure 17",
-                  "random_generation_tiny/figure17.png"):
+                  "random_generation_tiny/figure17.png", "Section 5.7", "Table 3",
+                  "correspondences_tiny/figure18.png"):
     assert heading in text
   order = [text.index(f"Section {s}") for s in ("4.2", "4.3", "5.1", "5.2", "5.3", "5.4", "5.5",
-                                                  "5.6")]
+                                                  "5.6", "5.7")]
   assert order == sorted(order)
 
 
@@ -176,6 +182,9 @@ def test_experiment_configs_name_known_runs_and_evaluators():
       3 * catalogue.TINY.chairs_steps}
   with pytest.raises(ValueError, match="variant of the CPU scales"):
     random_generation_config.get_config("paper,long_vae")
+  real = correspondences_config.get_config("paper,real")   # real chairs, the user's pair file
+  assert list(real.runs.keys()) == ["chairs_1s-S-deep_real_seed0"]
+  assert real.runs["chairs_1s-S-deep_real_seed0"].data.name == "aubry_chairs/128"
   config = architectures_config.get_config("test")
   config.evals.figure4.runs = ["no_such_run"]
   with pytest.raises(ValueError, match=r"unknown run\(s\) \['no_such_run'\]"):

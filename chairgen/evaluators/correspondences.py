@@ -6,6 +6,9 @@ For each pair (a, b) at one view the net draws the 64-frame morph from style a t
 same pairs and keypoints:
 
   morph_<m>            the paper's method with flow method m (`correspondence.METHODS`)
+  morph_rendered_ends_<m>  the same with the rendered a and b put before and after the
+                       morph's frames (not in the paper: what the morph gives when the net's
+                       own reconstruction error of the two ends is taken out)
   direct_<m>           flow m straight from the rendered image a to the rendered image b
   direct_generated_<m> flow m straight from the morph's first frame to its last (no morph)
   sift                 SIFT descriptor matching (`correspondence.sift_match`)
@@ -14,13 +17,18 @@ same pairs and keypoints:
   oracle               the ground truth through the same bilinear lookup (the floor)
 
 Pairs come from `pairs_file` (a pair file, `chairgen.keypoint_pairs`) or, on procedural data,
-from `keypoint_pairs.procedural_pairs` at the stored training view nearest (`azimuth`,
-`elevation`). Every approach's parameters are tuned on the validation pairs: each setting of
+from `keypoint_pairs.procedural_pairs` at `keypoint_pairs.shared_view`: the stored view
+nearest (`azimuth`, `elevation`) among those where every chair has a training image. Every approach's parameters are tuned on the validation pairs: each setting of
 its grid (`grids[approach family]`: 'dis', 'variational', 'sift') is run on them and the one
 with the lowest mean displacement is used on the test pairs, which are never used to choose.
 
+Every image (rendered, generated) is resized bicubically to `work_size` px (default
+`report_size`, the paper's 128) before flow or matching, and the keypoints with it, so that
+patch sizes, pyramid depths and SIFT's window (about 10x its size) mean what they mean at the
+paper's resolution: at 64 px a SIFT window of size 8 already spans the whole image.
+
 The measure is the paper's: the displacement between predicted and true keypoints in pixels,
-scaled to `report_size` px (the paper's 128) from the run's image size; metrics are means over
+scaled to `report_size` px from the work size; metrics are means over
 all test keypoints of all / simple / difficult pairs (`<approach>_all`, `_simple`,
 `_difficult`) and the fraction of predictions that left the image or b's mask
 (`<approach>_lost`). Arrays: per test keypoint `error_<approach>` (scaled), `status_<approach>`
@@ -34,6 +42,7 @@ chained flow from the first frame drawn as arrows and the keypoints carried alon
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 from collections.abc import Mapping
@@ -45,7 +54,6 @@ from chairgen import correspondence
 from chairgen import imaging
 from chairgen import keypoint_pairs
 from chairgen import sampling
-from chairgen import style_space
 from chairgen.evaluators import Result
 
 FLOW_FAMILIES = correspondence.METHODS
@@ -54,7 +62,7 @@ STATUS_CODES = {correspondence.OK: 0, correspondence.OUTSIDE: 1, correspondence.
 DEFAULT_GRIDS = {
     "dis": {"preset": ["fast", "medium"], "patch_size": [6, 8, 12], "finest_scale": [0, 1]},
     "variational": {"alpha": [1.0, 3.0, 10.0, 30.0], "gamma": [5.0, 10.0, 20.0, 40.0]},
-    "sift": {"size": [4.0, 8.0, 12.0, 16.0, 24.0]},
+    "sift": {"size": [4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0]},
 }
 
 
@@ -75,7 +83,8 @@ class Evaluator:
                difficult_min: int = 6, validation_fraction: float = 0.4,
                azimuth: float = 34.0, elevation: float = 20.0, num_frames: int = 64,
                drift_step: int = correspondence.DRIFT_STEP, methods=FLOW_FAMILIES,
-               grids=None, report_size: int = 128, show: int = 3):
+               grids=None, report_size: int = 128, work_size: int | None = None,
+               show: int = 3):
     unknown = [m for m in methods if m not in FLOW_FAMILIES]
     if unknown or not methods:
       raise ValueError(f"methods must be a non-empty subset of {FLOW_FAMILIES}, got {methods!r}")
@@ -95,7 +104,10 @@ class Evaluator:
     self.methods = tuple(methods)
     self.grids = {k: expand_grid(v) for k, v in grids.items()}
     self.report_size, self.show = int(report_size), int(show)
-    self.approaches = ([f"morph_{m}" for m in self.methods] + [f"direct_{m}" for m in self.methods]
+    self.work_size = int(work_size or report_size)
+    self.approaches = ([f"morph_{m}" for m in self.methods]
+                       + [f"morph_rendered_ends_{m}" for m in self.methods]
+                       + [f"direct_{m}" for m in self.methods]
                        + [f"direct_generated_{m}" for m in self.methods] + ["sift", *UNTUNED])
 
   def fingerprint(self) -> str:
@@ -118,7 +130,7 @@ class Evaluator:
       raise ValueError(f"{name} has no keypoints: give this evaluator a pair file "
                        "(pairs_file=..., e.g. --config.evals.table3.pairs_file=PAIRS.json; "
                        "format in chairgen/keypoint_pairs.py)")
-    az, el = style_space.TrainingViews(trained.data).nearest_view(self.azimuth, self.elevation)
+    az, el = keypoint_pairs.shared_view(trained, self.azimuth, self.elevation)
     pairs = keypoint_pairs.procedural_pairs(
         trained, az, el, rng, num_validation=self.num_validation, num_test=self.num_test,
         simple_fraction=self.simple_fraction, simple_max=self.simple_max,
@@ -127,8 +139,9 @@ class Evaluator:
     return pairs
 
   def _inputs(self, trained, pairs, rng):
-    """Per pair: (morph frames f32[F, S, S, 3], rendered a, rendered b, mask of b)."""
-    f = self.num_frames
+    """Per pair: (morph frames uint8[F, W, W, 3], rendered a, rendered b f32[W, W, 3], mask of
+    b f32[W, W]), all resized to the work size W."""
+    f, w = self.num_frames, self.work_size
     styles = np.concatenate([sampling.morph_styles(trained.num_styles, p.style_a, p.style_b, f)
                              for p in pairs])
     az = np.repeat([p.azimuth for p in pairs], f)
@@ -138,7 +151,9 @@ class Evaluator:
     out = []
     for p, morph in zip(pairs, frames):
       images, masks = trained.data.ground_truth([p.style_a, p.style_b], p.azimuth, p.elevation)
-      out.append((morph, images[0], images[1], masks[1]))
+      out.append((imaging.to_uint8(np.stack([correspondence.resize(x, w) for x in morph])),
+                  correspondence.resize(images[0], w), correspondence.resize(images[1], w),
+                  correspondence.resize(masks[1, ..., 0], w, interpolation="linear")))
     return out
 
   # -- predicting ----------------------------------------------------------------------------
@@ -156,6 +171,9 @@ class Evaluator:
                                          **params)
       return correspondence.Transferred(
           points, correspondence.locate(points, image_b.shape[:2], mask_b))
+    elif approach.startswith("morph_rendered_ends_"):
+      frames = [imaging.to_uint8(image_a), *morph, imaging.to_uint8(image_b)]
+      flow = correspondence.morph_flow(frames, family, drift_step=self.drift_step, params=params)
     elif approach.startswith("morph_"):
       flow = correspondence.morph_flow(morph, family, drift_step=self.drift_step, params=params)
     elif approach.startswith("direct_generated_"):
@@ -186,12 +204,14 @@ class Evaluator:
 
   def run(self, trained, rng) -> Result:
     k_pairs, k_gen = jax.random.split(rng)
-    pairs = self.pairs(trained, k_pairs)
+    to_work = self.work_size / trained.data.image_size
+    pairs = [dataclasses.replace(p, points_a=p.points_a * to_work, points_b=p.points_b * to_work)
+             for p in self.pairs(trained, k_pairs)]
     val = [p for p in pairs if p.split == keypoint_pairs.VALIDATION]
     test = [p for p in pairs if p.split == keypoint_pairs.TEST]
     inputs = self._inputs(trained, val + test, k_gen)
     val_inputs, test_inputs = inputs[:len(val)], inputs[len(val):]
-    scale = self.report_size / trained.data.image_size
+    scale = self.report_size / self.work_size
     difficult = np.asarray([p.difficulty == keypoint_pairs.DIFFICULT for p in test])
     pair_of_point = np.concatenate([np.full(p.num_points, i) for i, p in enumerate(test)])
     subsets = {"all": np.ones(len(pair_of_point), bool), "simple": ~difficult[pair_of_point],
@@ -226,8 +246,8 @@ class Evaluator:
               "morph_flow": self.flow_figure(test, test_inputs, chosen[primary], primary)}
     names = trained.style_names or [str(s) for s in range(trained.num_styles)]
     info = {"chosen_params": chosen, "tuning": trials, "primary": primary,
-            "image_size": int(trained.data.image_size),
-            "pair_file": keypoint_pairs.to_record(val + test, names, trained.data.image_size)}
+            "image_size": int(trained.data.image_size), "work_size": self.work_size,
+            "pair_file": keypoint_pairs.to_record(val + test, names, self.work_size)}
     return Result(metrics=metrics, images=images, arrays=arrays, info=info)
 
   # -- pictures ------------------------------------------------------------------------------
@@ -277,7 +297,8 @@ class Evaluator:
     first_mask = (imaging.to_float(morph[0]).min(-1) < 0.95).astype(np.float32)
     cells = []
     for frame, flow in zip(shown, flows):
-      cell = correspondence.draw_flow(morph[frame], flow, scale=s, mask=first_mask)
+      cell = correspondence.draw_flow(morph[frame], flow, scale=s, mask=first_mask,
+                                      step=max(4, morph.shape[1] // 10))
       moved = pair.points_a + correspondence.sample(flow, pair.points_a)
       cells.append(_draw_scaled(cell, moved, None, colors, s))
     return imaging.image_grid(np.asarray([cells]), pad=3)
