@@ -127,7 +127,9 @@ def run_experiment(config, runs_dir: str, *, allow_training: bool = True,
   check_config(config)
   run_names = list(config.runs.keys())
   for name in run_names:  # build every evaluator first: a bad entry fails before any training
-    evaluators_for(config, name)
+    for ev in evaluators_for(config, name):
+      if hasattr(ev.evaluator, "check_run"):   # e.g. needs a file that this data requires
+        ev.evaluator.check_run(config.runs[name])
   statuses, seeds = {}, {}
   for i, name in enumerate(run_names):
     run_config = config.runs[name]

@@ -99,3 +99,42 @@ def test_sections_run_on_real_data(upstream, tmp_path, section, run_section):
     rows = {r["label"]: r for t in report["tables"] for r in t["rows"]
             if t["key"] == "figure10_mse"}
     assert rows["20°"]["ours"] is not None and rows["0°"]["ours"] is None
+
+
+@pytest.mark.slow
+def test_correspondences_run_on_real_chairs_with_a_users_pair_file(upstream, tmp_path,
+                                                                   run_section):
+  """Section 5.7's `,real` variant: Aubry chairs have no keypoints, so the user brings a
+  pair file; without one the run stops naming the flag to pass."""
+  source = tfds.data_source("aubry_chairs/64", split="train", data_dir=upstream)
+  names = {}
+  for i in range(len(source)):
+    r = source[i]
+    name = r["model_name"]
+    names[int(r["model_index"])] = name.decode() if isinstance(name, bytes) else str(name)
+  azimuth = float(min(source[i]["azimuth"] for i in range(len(source))))
+  points = [[24.0, 40.0], [40.0, 40.0], [32.0, 14.0]]
+  moved = [[x + 1.0, y - 1.0] for x, y in points]
+  entry = lambda a, b, split, kind: {"a": names[a], "b": names[b], "view": [azimuth, 20.0],
+                                     "points_a": points, "points_b": moved,
+                                     "difficulty": kind, "split": split}
+  pairs = tmp_path / "pairs.json"
+  pairs.write_text(json.dumps({"format": "chairgen-pairs-1", "image_size": 64, "pairs": [
+      entry(0, 1, "validation", "simple"), entry(2, 3, "test", "simple"),
+      entry(3, 0, "test", "difficult")]}))
+  out = tmp_path / "report"
+  result = run_section("correspondences", tmp_path / "runs", out, upstream,
+                       f"--config.evals.table3.pairs_file={pairs}", variant="real")
+  assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+  with open(out / "report.json") as f:
+    report = json.load(f)
+  assert report["name"] == "correspondences_real"
+  [table] = report["tables"]
+  assert "Test pairs: 1 simple + 1 difficult, 6 keypoints" in table["note"]
+  with open(out / "pairs.json") as f:
+    assert [p["a"] for p in json.load(f)["pairs"]] == [names[0], names[2], names[3]]
+  # without a pair file it stops before training anything, naming the flag
+  again = run_section("correspondences", tmp_path / "fresh_runs", tmp_path / "again", upstream,
+                      variant="real")
+  assert again.returncode != 0 and "--config.evals.table3.pairs_file" in again.stderr
+  assert "training steps" not in again.stdout and not (tmp_path / "fresh_runs").exists()

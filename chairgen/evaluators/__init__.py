@@ -8,6 +8,8 @@ class Evaluator:
   def run(self, trained: inference.Trained, rng) -> Result: ...
   def fingerprint(self) -> str: ...   # optional: what it reads besides the config (a file's
                                       # digest), so a stored result of other input is stale
+  def check_run(self, run_config): ...  # optional: refuse a run it cannot evaluate, before
+                                        # the experiment trains anything
 ```
 
 It never trains: it reads a `chairgen.inference.Trained` (parameters, and `trained.data` for

@@ -110,6 +110,16 @@ class Evaluator:
                        + [f"direct_{m}" for m in self.methods]
                        + [f"direct_generated_{m}" for m in self.methods] + ["sift", *UNTUNED])
 
+  def check_run(self, run_config) -> None:
+    """Real data has no keypoints: without a pair file, refuse before anything trains."""
+    name = str(run_config.data.name)
+    if not self.pairs_file and not name.startswith("procedural_turntables/"):
+      raise ValueError(f"{name} has no keypoints: give the correspondences evaluator a pair "
+                       "file (pairs_file=..., e.g. --config.evals.table3.pairs_file=PAIRS.json;"
+                       " format in chairgen/keypoint_pairs.py)")
+    if self.pairs_file:
+      self.fingerprint()   # the file must exist
+
   def fingerprint(self) -> str:
     """The pair file's digest: an edited file makes stored results stale."""
     if not self.pairs_file:
@@ -125,11 +135,7 @@ class Evaluator:
   def pairs(self, trained, rng) -> list[keypoint_pairs.Pair]:
     if self.pairs_file:
       return keypoint_pairs.read_pairs(self.pairs_file, trained)
-    name = str(trained.config.data.name)
-    if not name.startswith("procedural_turntables/"):
-      raise ValueError(f"{name} has no keypoints: give this evaluator a pair file "
-                       "(pairs_file=..., e.g. --config.evals.table3.pairs_file=PAIRS.json; "
-                       "format in chairgen/keypoint_pairs.py)")
+    self.check_run(trained.config)
     az, el = keypoint_pairs.shared_view(trained, self.azimuth, self.elevation)
     pairs = keypoint_pairs.procedural_pairs(
         trained, az, el, rng, num_validation=self.num_validation, num_test=self.num_test,
