@@ -288,5 +288,5 @@ def to_record(pairs: Sequence[Pair], style_names: Sequence[str], image_size: int
 def write_pairs(path: str, record: dict) -> str:
   """Writes a pair-file record (`to_record`) atomically."""
   from chairgen import reports  # pylint: disable=g-import-not-at-top
-  reports.write_text(path, json.dumps(record, indent=1) + "\n")
+  reports.write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
   return path

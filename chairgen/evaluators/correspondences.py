@@ -247,7 +247,9 @@ class Evaluator:
         truth=np.concatenate([p.points_b for p in test]),
         points_a=np.concatenate([p.points_a for p in test]),
         view=np.asarray([[p.azimuth, p.elevation] for p in test]))
-    primary, direct = f"morph_{self.methods[-1]}", f"direct_{self.methods[-1]}"
+    # the paper's method: the morph with the variational (Brox) flow, where it is run
+    method = "variational" if "variational" in self.methods else self.methods[0]
+    primary, direct = f"morph_{method}", f"direct_{method}"
     images = {"figure18": self.figure18(test, test_inputs, predicted, primary, direct),
               "morph_flow": self.flow_figure(test, test_inputs, chosen[primary], primary)}
     names = trained.style_names or [str(s) for s in range(trained.num_styles)]

@@ -110,6 +110,16 @@ def chairs_augmented(scale: str, seed: int = 0):
   return f"chairs_1s-S-deep_aug_seed{seed}", config
 
 
+def chairs_analysis(scale: str, seed: int = 0):
+  """Section 6: the "2s-E" net on the chairs with augmentation (its FC4 transformation units
+  need θ to vary in training), trained as section 5.1's augmented 1s-S-deep run."""
+  config = _base(scale, "2s-E", data=_data(scale, "chairs"), num_steps=TINY.augmented_steps)
+  config.seed = seed
+  config.data.split = "heldout_views"
+  config.augment.enabled = True
+  return f"chairs_2s-E_aug_seed{seed}", config
+
+
 def chairs_vae(scale: str, kl_weight: float, seed: int = 0, steps_factor: int = 1):
   """Section 5.6 (e, f): the VAE of Appendix A on the chairs, trained as the 1s-S-deep run of
   `chairs_architecture` (same data, split, augmentation and steps), the deterministic net
