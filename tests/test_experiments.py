@@ -16,6 +16,7 @@ from experiments.configs import correspondences as correspondences_config
 from experiments.configs import dataset_size as dataset_size_config
 from experiments.configs import elevation_transfer as elevation_transfer_config
 from experiments.configs import feature_arithmetic as feature_arithmetic_config
+from experiments.configs import network_analysis as network_analysis_config
 from experiments.configs import random_generation as random_generation_config
 from experiments.configs import runs as catalogue
 from experiments.configs import style_interpolation as style_interpolation_config
@@ -25,7 +26,7 @@ from experiments.configs import view_interpolation as view_interpolation_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = ("architectures", "dataset_size", "transformations", "view_interpolation",
                "elevation_transfer", "style_interpolation", "feature_arithmetic",
-               "random_generation", "correspondences")
+               "random_generation", "correspondences", "network_analysis")
 CONFIGS = {"architectures": architectures_config, "dataset_size": dataset_size_config,
            "transformations": transformations_config,
            "view_interpolation": view_interpolation_config,
@@ -33,7 +34,8 @@ CONFIGS = {"architectures": architectures_config, "dataset_size": dataset_size_c
            "style_interpolation": style_interpolation_config,
            "feature_arithmetic": feature_arithmetic_config,
            "random_generation": random_generation_config,
-           "correspondences": correspondences_config}
+           "correspondences": correspondences_config,
+           "network_analysis": network_analysis_config}
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +136,11 @@ def test_make_reproduction_gathers_reports(sections, tmp_path):
                   "architectures_tiny/figure4.png", "view_interpolation_tiny/figure9.png",
                   "Section 5.4", "Section 5.5", "Section 5.6", "Figure 16", "Figure 17",
                   "random_generation_tiny/figure17.png", "Section 5.7", "Table 3",
-                  "correspondences_tiny/figure18.png"):
+                  "correspondences_tiny/figure18.png", "Section 6", "Figure 22",
+                  "network_analysis_tiny/figure25.png"):
     assert heading in text
   order = [text.index(f"Section {s}") for s in ("4.2", "4.3", "5.1", "5.2", "5.3", "5.4", "5.5",
-                                                  "5.6", "5.7")]
+                                                  "5.6", "5.7", "6:")]
   assert order == sorted(order)
 
 
@@ -182,6 +185,12 @@ def test_experiment_configs_name_known_runs_and_evaluators():
       3 * catalogue.TINY.chairs_steps}
   with pytest.raises(ValueError, match="variant of the CPU scales"):
     random_generation_config.get_config("paper,long_vae")
+  long_net = network_analysis_config.get_config("tiny,long")   # section 6's net, 3x longer
+  assert list(long_net.runs.keys()) == ["chairs_2s-E_aug_x3_seed0"]
+  assert long_net.runs["chairs_2s-E_aug_x3_seed0"].optimizer.num_steps == \
+      3 * catalogue.TINY.augmented_steps
+  with pytest.raises(ValueError, match="variant of the CPU scales"):
+    network_analysis_config.get_config("paper,long")
   real = correspondences_config.get_config("paper,real")   # real chairs, the user's pair file
   assert list(real.runs.keys()) == ["chairs_1s-S-deep_real_seed0"]
   assert real.runs["chairs_1s-S-deep_real_seed0"].data.name == "aubry_chairs/128"

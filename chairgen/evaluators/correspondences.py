@@ -18,9 +18,10 @@ same pairs and keypoints:
 
 Pairs come from `pairs_file` (a pair file, `chairgen.keypoint_pairs`) or, on procedural data,
 from `keypoint_pairs.procedural_pairs` at `keypoint_pairs.shared_view`: the stored view
-nearest (`azimuth`, `elevation`) among those where every chair has a training image. Every approach's parameters are tuned on the validation pairs: each setting of
-its grid (`grids[approach family]`: 'dis', 'variational', 'sift') is run on them and the one
-with the lowest mean displacement is used on the test pairs, which are never used to choose.
+nearest (`azimuth`, `elevation`) among those where every chair has a training image. Every
+approach's parameters are tuned on the validation pairs: each setting of its grid
+(`grids[approach family]`: 'dis', 'variational', 'sift') is run on them and the one with the
+lowest mean displacement is used on the test pairs, which are never used to choose.
 
 Every image (rendered, generated) is resized bicubically to `work_size` px (default
 `report_size`, the paper's 128) before flow or matching, and the keypoints with it, so that

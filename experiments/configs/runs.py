@@ -110,14 +110,22 @@ def chairs_augmented(scale: str, seed: int = 0):
   return f"chairs_1s-S-deep_aug_seed{seed}", config
 
 
-def chairs_analysis(scale: str, seed: int = 0):
+def chairs_analysis(scale: str, seed: int = 0, steps_factor: int = 1):
   """Section 6: the "2s-E" net on the chairs with augmentation (its FC4 transformation units
-  need θ to vary in training), trained as section 5.1's augmented 1s-S-deep run."""
-  config = _base(scale, "2s-E", data=_data(scale, "chairs"), num_steps=TINY.augmented_steps)
+  need θ to vary in training), trained as section 5.1's augmented 1s-S-deep run;
+  `steps_factor` > 1 trains it that many times longer (tiny and test; `..._x<factor>`)."""
+  if steps_factor < 1 or (steps_factor > 1 and scale == "paper"):
+    raise ValueError(f"steps_factor must be 1 at the paper scale and >= 1 otherwise, got "
+                     f"{steps_factor}")
+  config = _base(scale, "2s-E", data=_data(scale, "chairs"),
+                 num_steps=TINY.augmented_steps * steps_factor)
+  if scale == "test" and steps_factor > 1:
+    default.set_schedule(config, config.optimizer.num_steps * steps_factor)
   config.seed = seed
   config.data.split = "heldout_views"
   config.augment.enabled = True
-  return f"chairs_2s-E_aug_seed{seed}", config
+  longer = f"_x{steps_factor}" if steps_factor > 1 else ""
+  return f"chairs_2s-E_aug{longer}_seed{seed}", config
 
 
 def chairs_vae(scale: str, kl_weight: float, seed: int = 0, steps_factor: int = 1):
