@@ -95,6 +95,21 @@ def new_config(name: str, section: str, title: str, arg: str,
   return config
 
 
+def longer_variant(config: ml_collections.ConfigDict, variant: str, factor: int,
+                   what: str) -> int:
+  """The steps factor of a 'train longer' variant of the CPU scales: `factor` when the
+  config's variant is `variant` (and the title says so), else 1; refused at the paper scale,
+  where every net trains its full 500k steps."""
+  if config.variant != variant:
+    return 1
+  base = config.name.removesuffix(f"_{variant}")
+  if config.scale == "paper":
+    raise ValueError(f"{variant} is a variant of the CPU scales (test, tiny) only: at the "
+                     f"paper scale every net trains its full 500k steps; use {base}.py:paper")
+  config.title += f", {what} trained {factor}x longer"
+  return factor
+
+
 def check_config(config: ml_collections.ConfigDict) -> None:
   for field in ("name", "section", "title", "scale", "runs", "evals"):
     if field not in config:

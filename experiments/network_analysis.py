@@ -20,32 +20,43 @@ EXPLAINED_HOLDS, EXPLAINED_PARTLY = 0.5, 0.25
 FIGURES = (
     ("single_units", "figure19_rgb", "Figure 19 (top): output filters of the RGB stream",
      "One tile per input channel of the output layer (its kh x kw x 3 weights), one scale for "
-     "the layer: 0.5 + w / (2 max|w|), mid grey = 0."),
+     "the layer: 0.5 + w / (2 max|w|), mid grey = 0. Paper: \"As to be expected, they include "
+     "edges and blobs\"; some look near-empty (Figure 25)."),
     ("single_units", "figure19_mask", "Figure 19 (bottom): output filters of the segmentation "
      "stream", "As above, grey: the mask logit's weights."),
     ("single_units", "figure20", "Figure 20: images from single units of FC1 and FC2 of the "
      "class stream, FC3, FC4", "Rows top to bottom: style FC1, style FC2, FC3, FC4. Leftmost: "
      "the layer all zero; the others: one unit (drawn at random among those that fire on the "
      "training images) set to its maximum over the training images, all others zero; view and "
-     "θ inputs fixed (FC1, FC2 rows)."),
+     "θ inputs fixed (FC1, FC2 rows). Paper: FC1/FC2 images \"clearly look chair-like but do "
+     "not show much variation\"; FC3/FC4 \"still resemble chairs but get much less "
+     "realistic\"; one FC4 neuron \"seems to generate a zoomed chair\"."),
     ("single_units", "figure21", "Figure 21: single units of upconv2, upconv1 and FC5 of the "
      "RGB stream", "One channel at the map's centre set to its maximum, all else zero; shown as "
      "the RGB output's change from the all-zero image (mid grey = no change, one scale per "
-     "row). Every cell is the whole output, so relative scales are correct."),
+     "row). Every cell is the whole output, so relative scales are correct. Paper: later layers "
+     "give edge-like images, higher ones \"only blurry 'clouds'\"."),
     ("transformation_units", "figure22", "Figure 22: the measured FC4 unit of each "
      "transformation, raised from a real chair's activations", "Rows: the directions of the "
      "table below, in its order; columns: the unit raised by 0, 1, 2, 4, 8 times the increase "
-     "the transformation itself causes in it."),
+     "the transformation itself causes in it. Paper: \"for each transformation there is a "
+     "specialized neuron in FC4\"; increasing it \"results in a transformation of the "
+     "generated image\"."),
     ("transformation_units", "figure23", "Figure 23: weights from those units into the RGB "
      "stream's FC5", "One row per unit (same order), its 8 x 8 outgoing weights to the FC5 "
-     "channels with the largest weight norm; mid grey = 0, one scale per row."),
+     "channels with the largest weight norm; mid grey = 0, one scale per row. Paper: \"Some "
+     "output channels are responsible for spatial transformations of the image, while others "
+     "deal with the color and brightness\"."),
     ("hidden_maps", "figure24", "Figure 24: chairs from FC5 kept in a central window",
      "Columns: every stream's FC5 kept in the central 2 x 2, 4 x 4, 6 x 6, 8 x 8 window (the "
-     "last is the unmasked net); rows: training chairs."),
+     "last is the unmasked net); rows: training chairs. Paper: \"in the central region, where "
+     "many neurons are active, the image is sharp, while in the periphery it is blurry\"."),
     ("hidden_maps", "figure25", "Figure 25: pre-output maps behind near-empty output filters",
      "Top: the maps of the RGB stream's last hidden layer whose output filters have the least "
      "spatial structure; middle: close-ups of their centre; bottom: the chair generated with "
-     "those maps zeroed, unchanged, and with as many other (random) maps zeroed."),
+     "those maps zeroed, unchanged, and with as many other (random) maps zeroed. Paper: such "
+     "maps \"exhibit regular patterns\" and \"compensate high-frequency artifacts\"; zeroed, "
+     "the chair shows \"high-frequency artifacts\"."),
 )
 
 

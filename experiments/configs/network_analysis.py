@@ -25,13 +25,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config = experiment.new_config("network_analysis", "6", "Analysis of the network "
                                  "(Figures 19-25)", arg, variants=("long",))
   scale = config.scale
-  factor = LONG_FACTOR if config.variant == "long" else 1
-  if factor > 1 and scale == "paper":
-    raise ValueError("long is a variant of the CPU scales (test, tiny), whose 2s-E trains "
-                     "4,000 steps; at the paper scale it trains 500k: use "
-                     "network_analysis.py:paper")
-  if factor > 1:
-    config.title += f", the net trained {factor}x longer"
+  factor = experiment.longer_variant(config, "long", LONG_FACTOR, "the net")
   name, run = runs.chairs_analysis(scale, steps_factor=factor)
   config.runs[name] = run
   config.net = name

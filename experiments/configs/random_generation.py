@@ -34,13 +34,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "random_generation", "5.6", "Random chair generation (Figure 17)", arg,
       variants=("long_vae",))
   scale = config.scale
-  factor = LONG_VAE_FACTOR if config.variant == "long_vae" else 1
-  if factor > 1 and scale == "paper":
-    raise ValueError("long_vae is a variant of the CPU scales (test, tiny), whose VAEs train as "
-                     "briefly as the deterministic net; at the paper scale every net trains "
-                     "500k steps: use random_generation.py:paper")
-  if factor > 1:
-    config.title += f", VAEs trained {factor}x longer"
+  factor = experiment.longer_variant(config, "long_vae", LONG_VAE_FACTOR, "VAEs")
   chairs, chairs_run = runs.chairs_architecture(scale, "1s-S-deep")
   kl10, kl10_run = runs.chairs_vae(scale, 10.0, steps_factor=factor)
   kl1, kl1_run = runs.chairs_vae(scale, 1.0, steps_factor=factor)
