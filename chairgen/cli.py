@@ -5,19 +5,15 @@ from absl import flags
 from absl import logging
 
 from chairgen import host_memory
-from chairgen import xla_cpu
 
 
 def start(argv) -> None:
-  """Tunes host malloc and XLA:CPU's flags, rejects stray positional arguments, quiets INFO
-  logs.
+  """Tunes host malloc, rejects stray positional arguments, quiets INFO logs.
 
-  `host_memory.configure()` and `xla_cpu.configure()` have to run before JAX's first
-  computation (see their modules).
+  `host_memory.configure()` has to run before JAX's first computation (see its module).
   Orbax logs every checkpoint save at INFO; `--verbosity=0` shows those logs again.
   """
   host_memory.configure()
-  xla_cpu.configure()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags take --name=value)")
   if not flags.FLAGS["verbosity"].present:

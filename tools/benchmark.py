@@ -54,7 +54,6 @@ from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=wr
 
 from chairgen import augment  # pylint: disable=wrong-import-position
 from chairgen import host_memory  # pylint: disable=wrong-import-position
-from chairgen import xla_cpu  # pylint: disable=wrong-import-position
 from chairgen import input_pipeline  # pylint: disable=wrong-import-position
 from chairgen import models  # pylint: disable=wrong-import-position
 from chairgen import reports  # pylint: disable=wrong-import-position
@@ -573,7 +572,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   host_allocator = host_memory.configure(_HOST_ALLOCATOR.value)   # before JAX's first step
-  xla_cpu.configure()                                            # oneDNN on AVX-512 (auto)
   if _STEPS.value < 1 or _ROUNDS.value < 1:
     raise app.UsageError("--steps and --rounds must be >= 1")
   if _IMPORT_TORCH.value:
