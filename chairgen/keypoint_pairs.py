@@ -94,19 +94,26 @@ def _common_visible(names_a, xy_a, vis_a, names_b, xy_b, vis_b):
   return tuple(names_a[i] for i in ia), xy_a[ia], xy_b[ib]
 
 
-def shared_view(trained, azimuth: float, elevation: float, family: str = "chairs"
-                ) -> tuple[float, float]:
-  """The stored view nearest (azimuth, elevation) among those where the most models of
-  `family` have a training image (all of them unless views are held out everywhere): the
-  benchmark's one view, so that no chair is lost to a held-out view."""
-  from chairgen import style_space  # pylint: disable=g-import-not-at-top
-  models = style_space.procedural_models(trained)
+def _training_views(trained) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(example ids, styles, [azimuth, elevation] rounded to 3 decimals) of the training split,
+  from the metadata alone (no image is read)."""
   meta = trained.data.pipeline.metadata
   ids = np.asarray(trained.data.split.train, np.int64)
-  styles = np.asarray(trained.data.split.train_styles)
+  views = np.stack([meta.azimuth[ids] % 360.0, meta.elevation[ids]], 1).round(3)
+  return ids, np.asarray(trained.data.split.train_styles), views
+
+
+def shared_view(trained, azimuth: float, elevation: float, family: str = "chairs", *,
+                models=None) -> tuple[float, float]:
+  """The stored view nearest (azimuth, elevation) among those where the most models of
+  `family` have a training image (all of them unless views are held out everywhere): the
+  benchmark's one view, so that no chair is lost to a held-out view. `models`: the run's
+  `style_space.procedural_models`, when the caller has them."""
+  from chairgen import style_space  # pylint: disable=g-import-not-at-top
+  models = models or style_space.procedural_models(trained)
+  _, styles, views = _training_views(trained)
   keep = np.asarray([models[s].family == family for s in styles], bool)
-  views = np.stack([meta.azimuth[ids][keep], meta.elevation[ids][keep]], 1).round(3)
-  unique, inverse = np.unique(views, axis=0, return_inverse=True)
+  unique, inverse = np.unique(views[keep], axis=0, return_inverse=True)
   counts = np.asarray([len(set(styles[keep][inverse.ravel() == i])) for i in range(len(unique))])
   best = unique[counts == counts.max()]
   d_az = np.abs((best[:, 0] - azimuth + 180.0) % 360.0 - 180.0)
@@ -118,21 +125,23 @@ def procedural_pairs(trained, azimuth: float, elevation: float, key: jax.Array, 
                      num_validation: int, num_test: int, simple_fraction: float = 1 / 3,
                      simple_max: int = 3, difficult_min: int = 6,
                      validation_fraction: float = 0.4, family: str = "chairs",
-                     min_points: int = 3) -> list[Pair]:
+                     min_points: int = 3, models=None) -> list[Pair]:
   """Validation and test pairs of training objects of `family` at a stored view (see the module
   docstring). The view must be a training view of every chair used: chairs whose image there
   is held out are left out. Each split holds round(n · simple_fraction) simple pairs and the
   rest difficult, drawn with the key, or all there are when fewer exist (the caller reports the
-  counts); a split left without any pair is an error that says how many chairs it had."""
+  counts); a split left without any pair is an error that says how many chairs it had.
+  `models`: the run's `style_space.procedural_models`, when the caller has them."""
   from chairgen import style_space  # pylint: disable=g-import-not-at-top
-  models = style_space.procedural_models(trained)
-  bank = style_space.TrainingViews(trained.data)
-  ids, _ = bank.at_view(azimuth, elevation)
-  styles = sorted({int(s) for s in bank.styles(ids) if models[s].family == family})
+  models = models or style_space.procedural_models(trained)
+  all_ids, all_styles, views = _training_views(trained)
+  at = np.flatnonzero((views[:, 0] == round(float(azimuth) % 360.0, 3))
+                      & (views[:, 1] == round(float(elevation), 3)))
+  id_of = {int(s): int(i) for s, i in zip(all_styles[at], all_ids[at])}
+  styles = sorted(s for s in id_of if models[s].family == family)
   if len(styles) < 4:
     raise ValueError(f"only {len(styles)} {family} of this run have a training image at "
                      f"azimuth {azimuth:g}, elevation {elevation:g}; need at least 4")
-  id_of = dict(zip(bank.styles(ids).tolist(), ids.tolist()))
   keypoints = dict(zip(styles, trained.data.keypoints([id_of[s] for s in styles])))
   k_split, k_val, k_test = jax.random.split(key, 3)
   order = style_space.choose(k_split, styles, len(styles))

@@ -216,13 +216,15 @@ def find_units(scaled: Mapping[str, np.ndarray]) -> list[FoundUnit]:
   return found
 
 
-def edit_unit(trained, ids, layer: str, unit: int, deltas: Sequence[float]):
+def edit_unit(trained, ids, layer: str, unit: int, deltas: Sequence[float], *, base=None):
   """Images of stored examples `ids` with one unit of `layer` raised by each delta (the
-  layer's other units as computed): Generated of [len(ids) * len(deltas)] rows, example-major."""
+  layer's other units as computed; `base`: those activations, when the caller has them):
+  Generated of [len(ids) * len(deltas)] rows, example-major."""
   batch = trained.data.examples(np.asarray(ids, np.int64))
   n, k = len(batch["style"]), len(deltas)
-  base = trained.generate(trained.one_hot(batch["style"]), batch["azimuth"], batch["elevation"],
-                          capture=(layer,)).activations[layer]
+  if base is None:
+    base = trained.generate(trained.one_hot(batch["style"]), batch["azimuth"],
+                            batch["elevation"], capture=(layer,)).activations[layer]
   edited = np.repeat(np.asarray(base, np.float32), k, axis=0)
   index = (slice(None),) + central_unit(base.shape[1:], unit)
   edited[index] += np.tile(np.asarray(deltas, np.float32), n)

@@ -55,6 +55,7 @@ from chairgen import correspondence
 from chairgen import imaging
 from chairgen import keypoint_pairs
 from chairgen import sampling
+from chairgen import style_space
 from chairgen.evaluators import Result
 
 FLOW_FAMILIES = correspondence.METHODS
@@ -137,11 +138,13 @@ class Evaluator:
     if self.pairs_file:
       return keypoint_pairs.read_pairs(self.pairs_file, trained)
     self.check_run(trained.config)
-    az, el = keypoint_pairs.shared_view(trained, self.azimuth, self.elevation)
+    models = style_space.procedural_models(trained)
+    az, el = keypoint_pairs.shared_view(trained, self.azimuth, self.elevation, models=models)
     pairs = keypoint_pairs.procedural_pairs(
         trained, az, el, rng, num_validation=self.num_validation, num_test=self.num_test,
         simple_fraction=self.simple_fraction, simple_max=self.simple_max,
-        difficult_min=self.difficult_min, validation_fraction=self.validation_fraction)
+        difficult_min=self.difficult_min, validation_fraction=self.validation_fraction,
+        models=models)
     keypoint_pairs.check_splits(pairs, "procedural pairs")
     return pairs
 

@@ -57,13 +57,14 @@ class Evaluator:
     edit_ids = _common.evenly_spaced(trained.data.split.train, self.edit_examples)
     batch = trained.data.examples(edit_ids)
     unedited = trained.generate(trained.one_hot(batch["style"]), batch["azimuth"],
-                                batch["elevation"])
+                                batch["elevation"], capture=(self.layer,))
     n, g = len(edit_ids), len(self.gains)
     rows, explained, strength = [], [], []
     for f in found:
       raw = float(responses["raw"][f.direction][f.unit])
       out = network_analysis.edit_unit(trained, edit_ids, self.layer, f.unit,
-                                       [gain * raw for gain in self.gains])
+                                       [gain * raw for gain in self.gains],
+                                       base=unedited.activations[self.layer])
       composite = out.composite.reshape((n, g) + out.composite.shape[1:])
       rows.append(composite[0])
       best, share = network_analysis.match_transformation(
