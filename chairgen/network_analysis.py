@@ -140,14 +140,18 @@ def output_kernel(trained, stream: str) -> np.ndarray:
   return kernel
 
 
+def signed_to_grey(values: np.ndarray) -> np.ndarray:
+  """Signed values shown around mid grey with one scale: 0.5 + v / (2 max|v|), in [0, 1]
+  (weights, filters and changes of an image: 0 is mid grey)."""
+  v = np.asarray(values, np.float32)
+  return 0.5 + v / (2.0 * max(float(np.abs(v).max()), 1e-12))
+
+
 def filter_tiles(kernel: np.ndarray, *, scale: int = 8, columns: int = 12) -> np.ndarray:
   """One tile per input channel of an output kernel [kh, kw, C_in, C_out] (C_out 3: colour,
   else the first channel in grey), upscaled `scale`x (nearest). Normalisation: one scale for
   the whole layer, 0.5 + w / (2 max|w|), so mid grey is 0 and filters compare."""
-  k = np.asarray(kernel, np.float32)
-  limit = max(float(np.abs(k).max()), 1e-12)
-  tiles = 0.5 + k / (2.0 * limit)
-  tiles = np.moveaxis(tiles, 2, 0)                     # [C_in, kh, kw, C_out]
+  tiles = np.moveaxis(signed_to_grey(kernel), 2, 0)       # [C_in, kh, kw, C_out]
   if tiles.shape[-1] != 3:
     tiles = np.repeat(tiles[..., :1], 3, axis=-1)
   tiles = np.repeat(np.repeat(tiles, scale, axis=1), scale, axis=2)

@@ -71,14 +71,11 @@ class Evaluator:
         "figure20": imaging.image_grid(np.stack(
             [_common.pad_row(rows[l].composite, width) for l in self.dense_layers])),
         "figure21": imaging.image_grid(np.stack(
-            [_common.pad_row(_signed(rows[l].rgb - rows[l].rgb[:1]), width)
+            [_common.pad_row(network_analysis.signed_to_grey(rows[l].rgb - rows[l].rgb[:1]),
+                             width)
              for l in self.conv_layers])),
     }
     return Result(metrics=metrics, images=images, arrays=arrays,
                   info={"view": [self.azimuth, self.elevation], "style": self.style,
                         "layers": list(layers)})
 
-
-def _signed(d: np.ndarray) -> np.ndarray:
-  """A signed change shown around mid grey, one scale per row."""
-  return 0.5 + d / (2.0 * max(float(np.abs(d).max()), 1e-12))

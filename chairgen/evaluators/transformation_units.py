@@ -112,7 +112,7 @@ class Evaluator:
       norms = np.sqrt(np.square(maps).sum(axis=(0, 1)))
       top = np.argsort(-norms, kind="stable")[:self.num_channels]
       chosen = np.moveaxis(maps[..., top], -1, 0)            # [k, 8, 8]
-      chosen = 0.5 + chosen / (2.0 * max(float(np.abs(chosen).max()), 1e-12))
+      chosen = network_analysis.signed_to_grey(chosen)
       chosen = np.repeat(np.repeat(chosen, 6, axis=1), 6, axis=2)
       rows.append(np.repeat(chosen[..., None], 3, axis=-1))
     return imaging.image_grid(np.stack(rows))
