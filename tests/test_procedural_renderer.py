@@ -1,6 +1,7 @@
 """Renderer: exact masks, determinism, keypoint projection and visibility, framing."""
 
 import hashlib
+import importlib.util
 import subprocess
 import sys
 
@@ -164,3 +165,30 @@ def test_interleaved_renderers_do_not_disturb_each_other(renderer):
   assert small.rgb.shape == (48, 48, 3)
   assert before.rgb.tobytes() == after.rgb.tobytes()
   assert before.depth.tobytes() == after.depth.tobytes()
+
+
+def test_renderer_process_gives_the_in_process_views_and_reports_child_errors(renderer):
+  """The child-interpreter renderer (used beside TensorFlow) is a drop-in replacement."""
+  obj = procedural.make_object("chairs", 2, seed=0)
+  angles = [(0.0, 0.0), (40.0, 20.0), (355.0, 80.0)]
+  child = procedural.RendererProcess(renderer.image_size)
+  try:
+    remote = child.render_views(obj, angles)
+    local = renderer.render_views(obj, angles)
+    assert len(remote) == len(local) == 3
+    for r, l in zip(remote, local):
+      for field in ("rgb", "mask", "depth", "keypoints_px", "keypoints_visible"):
+        np.testing.assert_array_equal(getattr(r, field), getattr(l, field), err_msg=field)
+    np.testing.assert_array_equal(child.render(obj, 40.0, 20.0).rgb, local[1].rgb)
+    with pytest.raises(RuntimeError, match="in the render process"):
+      child.render_views("not an object", angles)
+    assert child.render(obj, 0.0, 0.0).rgb.shape == local[0].rgb.shape  # still serving
+  finally:
+    child.release()
+  assert child._child.returncode == 0  # pylint: disable=protected-access
+  # In process unless TensorFlow is installed (it cannot share a process with llvmpipe).
+  opened = procedural.open_renderer(16)
+  opened.release()
+  expected = procedural.Renderer if importlib.util.find_spec("tensorflow") is None else (
+      procedural.RendererProcess)
+  assert type(opened) is expected

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # Installs what chairgen needs on a fresh Debian/Ubuntu machine, idempotently:
 #  - Mesa's headless EGL (the procedural renderer draws with moderngl on llvmpipe),
-#  - a virtual environment in .venv with chairgen and its test dependencies.
-# Usage: bash tools/setup.sh            (then use .venv/bin/python)
+#  - a virtual environment in .venv with chairgen and its test dependencies,
+#  - with --tensorflow: a second one, .venv-tf, that also holds TensorFlow (the `tensorflow`
+#    extra), for the TFDS builders as tf.data users meet them (`tfds.load`, TFDS's
+#    DatasetBuilderTestCase). chairgen's runtime never imports TensorFlow; keeping it out of
+#    .venv is what lets the main suite assert that.
+# Usage: bash tools/setup.sh                (then use .venv/bin/python)
+#        bash tools/setup.sh --tensorflow   (then use .venv-tf/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+VENV=.venv
+EXTRAS=test
+case "${1:-}" in
+  "") ;;
+  --tensorflow) VENV=.venv-tf; EXTRAS=test,tensorflow ;;
+  *) echo "setup: unknown argument '$1' (expected nothing or --tensorflow)" >&2; exit 2 ;;
+esac
 
 need=()
 for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
@@ -18,10 +31,10 @@ if ((${#need[@]})); then
 fi
 
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv with $($PYTHON --version)"
-  "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
-echo "setup: installing chairgen into .venv"
-.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup: installing chairgen[$EXTRAS] into $VENV"
+"$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"

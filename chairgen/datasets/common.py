@@ -6,7 +6,8 @@ TFDS as PNG bytes, which TFDS stores unchanged in `array_record` files.
 Contents:
 - `features(S)`: the feature dictionary of docs/design.md, shared by all three builders.
 - `TurntableBuilder`: base builder (array_record by default, one `train` split in generation
-  order, a clear error instead of an empty data source when the build never finished).
+  order, a clear error instead of an empty data source when the build never finished,
+  `tfds.load` / `as_dataset` through tf.data in either file format).
 - PNG reading with validation (`read_png`), compositing on white, the background-subtraction
   mask and the per-model square crop of section 3.4 (`foreground`, `bounding_box`,
   `square_box`, `crop_square`, `resize_rgb`, `resize_mask`), PNG encoding (`encode_png`).
@@ -153,6 +154,29 @@ class TurntableBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         disable_shuffling=True,
     )
 
+  def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+    # The manual dir the user asked for, kept for error messages (see `given_manual_dir`).
+    download_config = kwargs.get("download_config")
+    self.requested_manual_dir = getattr(download_config, "manual_dir", None)
+    super().download_and_prepare(*args, **kwargs)
+
+  def _as_dataset(self, split, decoders=None, read_config=None, shuffle_files=False):
+    """`tf.data` over the stored files, whichever format they are in.
+
+    TFDS reads only tfrecord files through tf.data; its ArrayRecord adapter raises
+    `NotImplementedError` ("use .as_data_source()"), so `tfds.load(name)` would fail on the
+    format chairgen stores by default. Here the ArrayRecord records are read by random access
+    and parsed and decoded by TFDS's own tf.data functions, so `tfds.load` and `as_dataset`
+    give the same examples in either format (tests/test_datasets_tensorflow.py).
+    """
+    file_format = tfds.core.FileFormat.from_value(
+        (read_config.file_format if read_config else None) or self.info.file_format
+        or "tfrecord")
+    if file_format.value != "array_record":
+      return super()._as_dataset(split, decoders=decoders, read_config=read_config,
+                                 shuffle_files=shuffle_files)
+    return array_record_as_tf_data(self, split, decoders, read_config, shuffle_files)
+
   def as_data_source(self, split=None, **kwargs):
     if not self.is_prepared():
       raise DatasetNotPreparedError(
@@ -164,13 +188,75 @@ class TurntableBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return super().as_data_source(split, **kwargs)
 
 
-def given_manual_dir(dl_manager: tfds.download.DownloadManager) -> tuple[epath.Path, bool]:
-  """The manual dir and whether the user set it (rather than TFDS's `<downloads>/manual`)."""
-  # `DownloadManager.manual_dir` raises when the folder is missing or empty, before we can
-  # name what is expected there; the raw value is kept in `_manual_dir`.
-  path = epath.Path(getattr(dl_manager, "_manual_dir"))
+def array_record_as_tf_data(builder: tfds.core.DatasetBuilder, split: Any, decoders: Any,
+                            read_config: tfds.ReadConfig | None, shuffle_files: bool) -> Any:
+  """`tf.data.Dataset` of an ArrayRecord split, parsed and decoded as TFDS decodes tfrecords.
+
+  Serialized records come from the random-access data source in order (or shuffled with
+  `read_config.shuffle_seed` where the ordering guard is off: the datasets are ordered, as
+  with tfrecord files); TFDS's `ExampleParser` and the features' `decode_example` (with any
+  `decoders`, partial decoding included) run as a parallel, deterministic `map`.
+  Imports TensorFlow, so only `as_dataset` and `tfds.load` reach it.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core import example_parser  # pylint: disable=g-import-not-at-top
+
+  read_config = read_config or tfds.ReadConfig()
+  if read_config.add_tfds_id:
+    raise NotImplementedError(
+        f"{builder.info.full_name}: ReadConfig(add_tfds_id=True) needs tfrecord files. Fix: "
+        "build with tfds.builder(name, file_format='tfrecord') (tfds.load(name, "
+        "builder_kwargs={'file_format': 'tfrecord'})) into a separate data_dir.")
+  if shuffle_files and read_config.enable_ordering_guard:
+    raise ValueError(
+        f"Dataset {builder.info.full_name} is an ordered dataset ('disable_shuffling=True'), "
+        "but examples will not be read in order because `shuffle_files=True`. Fix: shuffle "
+        "examples with ds.shuffle(...), or pass ReadConfig(enable_ordering_guard=False).")
+  if isinstance(decoders, tfds.decode.PartialDecoding):
+    features = decoders.extract_features(builder.info.features)
+    decoders = decoders.decoders
+  else:
+    features = builder.info.features
+  records = builder.as_data_source(
+      split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+  parser = example_parser.ExampleParser(features.get_serialized_info())
+
+  def read(index):
+    record = tf.numpy_function(lambda i: records[int(i)], [index], tf.string, stateful=False)
+    record.set_shape(())
+    return record
+
+  def parse_and_decode(record):
+    return features.decode_example(parser.parse_example(record), decoders=decoders)
+
+  ds = tf.data.Dataset.range(len(records))
+  if shuffle_files:
+    ds = ds.shuffle(len(records), seed=read_config.shuffle_seed,
+                    reshuffle_each_iteration=read_config.shuffle_reshuffle_each_iteration)
+  ds = ds.map(read).map(parse_and_decode, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+  if read_config.assert_cardinality:
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(records)))
+  return ds.with_options(read_config.options)
+
+
+def given_manual_dir(dl_manager: tfds.download.DownloadManager,
+                     requested: epath.PathLike | None) -> tuple[epath.Path, bool]:
+  """The manual dir and whether the user chose it (rather than TFDS's `<downloads>/manual`).
+
+  Read through the public `DownloadManager.manual_dir` (what `tfds build --manual_dir`,
+  `DownloadConfig(manual_dir=...)` and TFDS's `DatasetBuilderTestCase` all set). That property
+  raises when the folder is missing or empty, before anyone can say what belongs there; then
+  the folder the user asked for (`requested`, from the `DownloadConfig`) is returned, so that
+  the builder names it and the expected layout in its own error.
+  """
   default = epath.Path(dl_manager.download_dir) / "manual"
-  return path, os.fspath(path) != os.fspath(default)
+  try:
+    path = epath.Path(dl_manager.manual_dir)
+  except AssertionError:  # missing or empty: TFDS's message names neither layout nor fix
+    path = epath.Path(requested) if requested is not None else default
+  explicit = requested is not None or os.fspath(path) != os.fspath(default)
+  return path, explicit
 
 
 def require_dir(path: epath.Path, what: str, fix: str) -> epath.Path:

@@ -9,6 +9,7 @@ See docs/data.md for the layouts, the keypoints file and the camera model.
 from chairgen.procedural.camera import CAMERA_DISTANCE, FIELD_OF_VIEW_DEG
 from chairgen.procedural.objects import (FAMILIES, ProceduralObject, find_object, make_object,
                                          object_name)
+from chairgen.procedural.render_process import RendererProcess, open_renderer
 from chairgen.procedural.renderer import KEYPOINT_DEPTH_TOLERANCE, Renderer, View
 from chairgen.procedural.turntables import (
     AUBRY_AZIMUTHS,  # 31 azimuths int(i * 360 / 31), no 360.
@@ -29,7 +30,8 @@ from chairgen.procedural.turntables import (
 __all__ = [
     "AUBRY_AZIMUTHS", "AUBRY_DISTANCE_TAG", "AUBRY_ELEVATIONS", "CAMERA_DISTANCE", "FAMILIES",
     "FIELD_OF_VIEW_DEG", "KEYPOINT_DEPTH_TOLERANCE", "LAYOUTS", "ProceduralObject",
-    "R2N2_AZIMUTHS", "R2N2_ELEVATIONS", "R2N2_EXTRA_ELEVATIONS", "Renderer", "SYNSETS", "View",
-    "ViewSpec", "find_object", "make_object", "object_name", "render_turntable", "views_for",
+    "R2N2_AZIMUTHS", "R2N2_ELEVATIONS", "R2N2_EXTRA_ELEVATIONS", "Renderer", "RendererProcess",
+    "SYNSETS", "View", "ViewSpec", "find_object", "make_object", "object_name", "open_renderer",
+    "render_turntable", "views_for",
     "write_aubry_names", "write_model",
 ]

@@ -185,6 +185,9 @@ def write_model(renderer: Renderer, obj: ProceduralObject, out_dir: str | os.Pat
   return True
 
 
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by chairgen".ljust(116)
+
+
 def write_aubry_names(out_dir: str | os.PathLike, names: Sequence[str]) -> str:
   """Writes rendered_chairs/all_chair_names.mat atomically and returns its path.
 
@@ -205,5 +208,9 @@ def write_aubry_names(out_dir: str | os.PathLike, names: Sequence[str]) -> str:
   os.makedirs(os.path.dirname(tmp), exist_ok=True)
   with open(tmp, "wb") as f:
     scipy.io.savemat(f, {"folder_names": cell(names), "instance_names": cell(instances)})
+    # The 116-byte text header carries the time of writing; a fixed one keeps the file a
+    # function of its content (committed test trees do not change when rewritten).
+    f.seek(0)
+    f.write(_MAT_HEADER)
   os.replace(tmp, path)
   return path

@@ -336,7 +336,7 @@ class Builder(common.TurntableBuilder):
 
   def _source_root(self, dl_manager: tfds.download.DownloadManager) -> epath.Path:
     """The `rendered_chairs/` folder: from manual_dir, else downloaded and extracted."""
-    manual, explicit = common.given_manual_dir(dl_manager)
+    manual, explicit = common.given_manual_dir(dl_manager, self.requested_manual_dir)
     found = find_source(manual)
     if found is None and explicit:
       fix = ("put rendered_chairs.tar or the extracted rendered_chairs/ folder there, or "
@@ -349,9 +349,8 @@ class Builder(common.TurntableBuilder):
       found = ("tar", epath.Path(dl_manager.download(self.URL)))
     kind, path = found
     if kind == "tar":
-      extract_root = epath.Path(getattr(dl_manager, "_extract_dir", None)
-                                or epath.Path(dl_manager.download_dir) / "extracted")
-      target = extract_root / f"aubry_rendered_chairs_{os.path.getsize(os.fspath(path))}"
+      target = (epath.Path(dl_manager.download_dir) / "extracted"
+                / f"aubry_rendered_chairs_{path.stat().length}")
       extracted = common.safe_extract_tar(
           path, target, fix=f"download rendered_chairs.tar again from {URL}")
       found = find_source(extracted)

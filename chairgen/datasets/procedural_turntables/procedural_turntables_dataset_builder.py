@@ -151,7 +151,7 @@ class Builder(common.TurntableBuilder):
 
     config: ProceduralConfig = self.builder_config
     views = config.views()
-    renderer = procedural.Renderer(image_size=config.image_size)
+    renderer = procedural.open_renderer(config.image_size)  # out of process beside TensorFlow
     try:
       model_index = 0
       for family in config.families:

@@ -185,7 +185,7 @@ class Builder(common.TurntableBuilder):
   """
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    manual, _ = common.given_manual_dir(dl_manager)
+    manual, _ = common.given_manual_dir(dl_manager, self.requested_manual_dir)
     common.require_dir(manual, "manual_dir", FIX_MANUAL)
     models = find_models(manual, self.builder_config.families)
     return {"train": self._generate_examples(models)}
