@@ -225,6 +225,7 @@ def create_app(trained, *, step_in_command: bool = False):
   from chairgen import explorer_page  # pylint: disable=g-import-not-at-top
 
   app = flask.Flask("chairgen.explorer")
+  app.json.sort_keys = False  # controls in the order of TRANSFORMS (geometry, then colour)
   lock = threading.Lock()  # one generation at a time: the net is jitted once, calls are ms
   step = trained.step if step_in_command else None
 

@@ -22,8 +22,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def trained(trained_run):
-  return inference.load(trained_run)
+def trained(request):
+  """The session's test run, or CHAIRGEN_EXPLORER_WORKDIR (e.g. for the docs' screenshot)."""
+  return inference.load(os.environ.get("CHAIRGEN_EXPLORER_WORKDIR")
+                        or request.getfixturevalue("trained_run"))
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -72,8 +74,9 @@ def test_theta_of_one_slider_is_the_single_transform_theta():
 def test_render_is_generate_for_those_parameters(trained):
   view = explorer.View(azimuth=123.0, elevation=65.0, transforms={"rotation": 10.0, "zoom": 1.2},
                        models=(1, 2), weights=(0.3, 0.7))
-  out = trained.generate(np.asarray([[0, 0.3, 0.7, 0]], np.float32), [123.0], [65.0],
-                         view.theta())
+  style = np.zeros((1, trained.num_styles), np.float32)
+  style[0, 1], style[0, 2] = 0.3, 0.7
+  out = trained.generate(style, [123.0], [65.0], view.theta())
   np.testing.assert_array_equal(explorer.render(trained, view), imaging.to_uint8(out.composite)[0])
   assert explorer.render(trained, view).shape == (trained.image_size, trained.image_size, 3)
 
@@ -106,14 +109,15 @@ def test_web_api_answers_images_and_4xx_never_crashes(trained):
   assert client.get("/nowhere").status_code == 404
 
 
-def test_render_command_writes_the_pixels_the_page_shows(trained, trained_run, tmp_path):
+def test_render_command_writes_the_pixels_the_page_shows(trained, tmp_path):
+  workdir = trained.workdir
   view = explorer.View(azimuth=80.0, elevation=55.0, models=(2,), weights=(1.0,),
                        transforms={"translation_x": 0.1})
-  line = explorer.command(trained_run, view, out=os.fspath(tmp_path / "chair.png"))
+  line = explorer.command(workdir, view, out=os.fspath(tmp_path / "chair.png"))
   assert line.startswith("python -m experiments.explore ")
   argv = line.split(" ", 3)[3]
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.explore", f"--workdir={trained_run}",
+      [sys.executable, "-m", "experiments.explore", f"--workdir={workdir}",
        f"--query={view.query()}", f"--render={tmp_path / 'chair.png'}"],
       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -121,7 +125,7 @@ def test_render_command_writes_the_pixels_the_page_shows(trained, trained_run, t
   np.testing.assert_array_equal(decode_png((tmp_path / "chair.png").read_bytes()),
                                 explorer.render(trained, view))
   bad = subprocess.run(
-      [sys.executable, "-m", "experiments.explore", f"--workdir={trained_run}",
+      [sys.executable, "-m", "experiments.explore", f"--workdir={workdir}",
        "--query=models=99", f"--render={tmp_path / 'bad.png'}"],
       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
   assert bad.returncode != 0 and "unknown model 99" in bad.stderr
@@ -227,7 +231,11 @@ def test_page_in_a_headless_browser_follows_the_slider(trained, served, tmp_path
     driver.find_element(By.ID, "random").click()
     _wait(lambda: "," in (chair.get_attribute("data-query") or "").split("models=")[1]
           .split("&")[0], "a random mixture")
+    _wait(lambda: driver.execute_script(
+        "return !inFlight && !dirty && document.getElementById('chair').complete"), "idle")
     driver.save_screenshot(os.fspath(tmp_path / "explorer.png"))
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
+    if os.environ.get("CHAIRGEN_EXPLORER_SCREENSHOT"):  # docs/images/explorer.png
+      shutil.copyfile(tmp_path / "explorer.png", os.environ["CHAIRGEN_EXPLORER_SCREENSHOT"])
   finally:
     driver.quit()
