@@ -247,11 +247,7 @@ class Trained:
 
   def one_hot(self, style_indices) -> np.ndarray:
     """Style vectors for model indices (rows of the identity)."""
-    style_indices = np.asarray(style_indices)
-    if np.any(style_indices < 0) or np.any(style_indices >= self.num_styles):
-      raise ValueError(f"style indices must lie in [0, {self.num_styles}), got "
-                       f"{style_indices.min()}..{style_indices.max()}")
-    return np.eye(self.num_styles, dtype=np.float32)[style_indices]
+    return input_pipeline.style_encoding(np.asarray(style_indices), self.num_styles)
 
   # -- generation ----------------------------------------------------------------------------
 
@@ -387,7 +383,11 @@ def available_steps(workdir: str) -> list[int]:
 
 def load(workdir: str, step: int | None = None, *, mesh: jax.sharding.Mesh | None = None
          ) -> Trained:
-  """Loads the parameters of a trained run (latest complete step by default), nothing else."""
+  """Loads the parameters of a trained run, nothing else.
+
+  step=None: the newest complete step that reads (a damaged newer one is skipped with a
+  warning); `Trained.step` says which was loaded.
+  """
   info = read_run_info(workdir)
   config = ml_collections.ConfigDict(info["config"])
   num_styles, image_size = int(info["num_styles"]), int(info["image_size"])
@@ -402,13 +402,12 @@ def load(workdir: str, step: int | None = None, *, mesh: jax.sharding.Mesh | Non
         f"{workdir!r} has no complete checkpoint under {checkpoints.CHECKPOINT_DIR}/: training "
         "has not saved one yet. Train (or resume) with `python -m experiments.train "
         f"--workdir={workdir}` first.")
-  if step is None:
-    step = steps[-1]
-  elif step not in steps:
+  if step is not None and step not in steps:
     raise ValueError(f"{workdir!r} has no checkpoint at step {step}; it has steps "
                      f"{steps} (checkpoints keep the last few; pass one of them, or none for "
                      "the latest).")
-  params = checkpoints.restore_params(workdir, abstract_params(model, num_styles, mesh), step)
+  params, step = checkpoints.restore_params(workdir, abstract_params(model, num_styles, mesh),
+                                            step)
   return Trained(config=config, model=model, params=params, num_styles=num_styles,
                  image_size=image_size, step=int(step), workdir=os.path.abspath(workdir),
                  style_names=info.get("style_names"), run_info=info, mesh=mesh)

@@ -41,8 +41,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from chairgen.datasets.common import CLASS_NAMES  # the datasets' `class` labels, in order
+
 # The `class` ClassLabel of every chairgen builder, in label order.
-CLASS_NAMES = ("chair", "table", "car")
 SPLITS = ("heldout_views", "all", "by_style", "by_elevation", "by_class")
 
 # Salts keep the random streams of different splits apart for one seed.

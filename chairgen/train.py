@@ -115,7 +115,7 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
     else:
       theta = augment.identity_theta(batch_size)
       target_image, target_mask = prepare_targets(batch)
-    style = jax.nn.one_hot(batch["style"], num_styles, dtype=jnp.float32)
+    style = input_pipeline.style_encoding(batch["style"], num_styles)
 
     def loss_fn(params):
       outputs = state.apply_fn({"params": params}, style, batch["view"], theta,
@@ -232,7 +232,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if manager.latest_step() is not None:
     state, start_step = checkpoints.restore(manager, checkpoints.abstract_like(state),
                                             train_iter)
+    moved = checkpoints.set_aside_newer_steps(manager, workdir, start_step)
     if jax.process_index() == 0:
+      if moved:
+        print(f"WARNING: moved damaged checkpoint step(s) {moved} to "
+              f"{os.path.join(workdir, checkpoints.DAMAGED_DIR)}; they will be retrained",
+              flush=True)
       print(f"Resuming from step {start_step} in {workdir}", flush=True)
   else:
     start_step = 0

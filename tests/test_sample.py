@@ -44,7 +44,7 @@ def test_load_trained_generates_composited_images(workdir):
   assert not np.allclose(a.rgb[0], a.rgb[1])
   with pytest.raises(ValueError, match="style must have shape"):
     trained.generate(np.ones((2, trained.num_styles + 1)), [0, 0], [0, 0])
-  with pytest.raises(ValueError, match="style indices"):
+  with pytest.raises(ValueError, match=r"style ids must be in \[0, "):
     trained.one_hot([trained.num_styles])
 
 

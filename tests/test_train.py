@@ -232,3 +232,54 @@ def test_every_preset_gives_a_valid_model_and_loss_config(preset):
       lambda o: losses.compute(o, np.zeros((2, 64, 64, 3), np.float32),
                                np.zeros((2, 64, 64, 1), np.float32), config.loss), outputs)
   assert loss.shape == ()
+
+
+def _truncate_step(workdir, step):
+  """Cuts every data file of one checkpoint step to half its size, as a bad copy would."""
+  cut = 0
+  for root, _, files in os.walk(os.path.join(workdir, checkpoints.CHECKPOINT_DIR, str(step))):
+    if os.path.basename(root) == "d":  # OCDBT's data files
+      for name in files:
+        path = os.path.join(root, name)
+        with open(path, "r+b") as f:
+          f.truncate(os.path.getsize(path) // 2)
+        cut += 1
+  assert cut, "no OCDBT data files found to damage"
+
+
+@pytest.mark.slow
+def test_damaged_checkpoint_names_step_and_file_and_training_resumes_from_the_one_before(
+    tmp_path, data_dir, capsys):
+  config = make_config(data_dir, optimizer__num_steps=6, train__checkpoint_every=2,
+                       train__eval_every=6)
+  straight = str(tmp_path / "straight")
+  train.train_and_evaluate(config, straight)
+
+  damaged = str(tmp_path / "damaged")
+  short = make_config(data_dir, optimizer__num_steps=4, train__checkpoint_every=2,
+                      train__eval_every=6)
+  train.train_and_evaluate(short, damaged)  # checkpoints at steps 2 and 4
+  _truncate_step(damaged, 4)
+  capsys.readouterr()
+
+  with pytest.raises(checkpoints.DamagedCheckpointError, match=r"step 4 cannot be read") as e:
+    inference.load(damaged, step=4)
+  assert os.path.join(checkpoints.CHECKPOINT_DIR, "4") in str(e.value)
+  loaded = inference.load(damaged)  # no step asked: the newest that reads, with a warning
+  assert loaded.step == 2
+  assert "skipped damaged checkpoint step(s)" in capsys.readouterr().out
+
+  proc = subprocess.run([sys.executable, "-m", "experiments.sample", f"--workdir={damaged}",
+                         f"--out_dir={tmp_path / 'figures'}"], cwd=REPO, capture_output=True,
+                        text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "step 2 of" in proc.stdout and "using step 2" in proc.stdout
+  assert "Event loop is closed" not in proc.stderr
+
+  # Resuming skips the damaged step, keeps it aside, and ends where an undamaged run ends.
+  train.train_and_evaluate(config, damaged)
+  out = capsys.readouterr().out
+  assert "Resuming from step 2" in out and "moved damaged checkpoint step(s) [4]" in out
+  assert os.path.isdir(os.path.join(damaged, checkpoints.DAMAGED_DIR, "4"))
+  assert inference.available_steps(damaged)[-1] == 6
+  assert_trees_equal(final_params(straight, config), final_params(damaged, config))

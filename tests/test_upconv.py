@@ -140,6 +140,15 @@ def test_auto_takes_winograd_for_wide_layers_on_the_cpu():
   _assert_value_and_gradients_equal_reference("auto", x, kernel)   # the wide case
 
 
+def test_auto_takes_xla_conv_transpose_off_the_cpu(monkeypatch):
+  # A shape no other test traces: jax caches traces by function and shapes.
+  x, kernel = _random((1, 6, 6, 3, upconv.WINOGRAD_MIN_CHANNELS + 3), seed=4)
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  jaxpr = str(jax.make_jaxpr(upconv.upconv_auto)(x, kernel))
+  assert "tiled_products" not in jaxpr and "custom_vjp" not in jaxpr
+  assert "conv_general_dilated" in jaxpr  # lax.conv_transpose: cuDNN's / the TPU's kernel
+
+
 def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():
   x, kernel = _random((2, 4, 4, 8, 4), seed=9)
   got = JIT["winograd"](x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what chairgen needs on a fresh Debian/Ubuntu machine, idempotently:
 #  - Mesa's headless EGL (the procedural renderer draws with moderngl on llvmpipe),
-#  - a virtual environment in .venv with chairgen and its test dependencies,
+#  - a virtual environment in .venv with chairgen and its test dependencies (the renderer and
+#    the explorer included), at the versions of tools/constraints.txt,
 #  - with --tensorflow: a second one, .venv-tf, that also holds TensorFlow (the `tensorflow`
 #    extra), for the TFDS builders as tf.data users meet them (`tfds.load`, TFDS's
 #    DatasetBuilderTestCase). chairgen's runtime never imports TensorFlow; keeping it out of
@@ -36,5 +37,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
-echo "setup: installing chairgen[$EXTRAS] into $VENV"
-"$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
+# The versions the docs' numbers were measured with (CHAIRGEN_UNPINNED=1: newest releases).
+PIN=(-c tools/constraints.txt)
+if [ "${CHAIRGEN_UNPINNED:-0}" = 1 ]; then PIN=(); fi
+echo "setup: installing chairgen[$EXTRAS] into $VENV${PIN:+ (pinned by tools/constraints.txt)}"
+"$VENV/bin/python" -m pip install -q "${PIN[@]}" -e ".[$EXTRAS]"

@@ -134,7 +134,9 @@ class TurntableBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
-  HOMEPAGE = "https://github.com/chairgen/chairgen"
+  # The builders' own page. procedural_turntables is chairgen's: chairgen has no public URL
+  # yet, so there is none (TFDS then shows its generic catalog address); set it once there is.
+  HOMEPAGE: str | None = None
 
   def __init__(self, *, file_format: str | None = None, **kwargs: Any):
     super().__init__(file_format=file_format or "array_record", **kwargs)

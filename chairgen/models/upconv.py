@@ -17,7 +17,7 @@ gradient of a stride-2 convolution; its weights are this kernel flipped in both 
   one 2x2 VALID convolution of the 1-padded input with 4 * Cout output channels (one group per
   phase (ry, rx)) followed by a shifted depth-to-space gives the result with no multiplications
   by inserted zeros.  `upconv_phase4` does the same with four separate 2x2 convolutions; see
-  `python -m chairgen.models.layer_benchmark` and docs/models.md for which is faster.
+  `python tools/benchmark_layers.py` and docs/models.md for which is faster.
 
   Its kernel gradient is computed by `conv_valid_gemm_wgrad`: one 2-D matrix product per kernel
   tap instead of XLA:CPU's weight-gradient convolution, whose window spans the whole feature
@@ -230,9 +230,12 @@ WINOGRAD_MIN_CHANNELS = 64
 
 
 def upconv_auto(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
-  """'auto': `upconv_winograd` for wide layers on the CPU, else `upconv_phase`."""
-  if (jax.default_backend() == "cpu"
-      and kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS):
+  """'auto': on the CPU `upconv_winograd` for wide layers, else `upconv_phase`; elsewhere
+  XLA's own `conv_transpose` (cuDNN and the TPU compiler are tuned for it; the CPU kernels
+  were written for XLA:CPU and never measured against them)."""
+  if jax.default_backend() != "cpu":
+    return upconv_reference(x_BxHxWxCin, kernel_4x4xCinxCout)
+  if kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS:
     return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout)
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 

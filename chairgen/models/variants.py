@@ -20,7 +20,9 @@ BASE_SIZE = 8           # FC5 is reshaped to BASE_SIZE x BASE_SIZE x channels
 MIN_IMAGE_SIZE = 32
 VIEW_DIM = 4            # (sin az, cos az, sin el, cos el)
 
-MASK_LOSSES = ("nll", "euclidean")
+# The mask head a deterministic net is built with, by the mask loss it is trained with
+# (model.mask_loss; the loss itself, including the VAE's, is losses.MASK_LOSSES).
+HEAD_FOR_MASK_LOSS = {"nll": "softmax", "euclidean": "linear"}
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -109,9 +111,10 @@ def mask_head(config: ml_collections.ConfigDict) -> str:
           "likelihood (sigmoid); leave model.mask_loss unset (None)")
     return "sigmoid"
   mask_loss = mask_loss or variant.mask_loss
-  if mask_loss not in MASK_LOSSES:
-    raise ValueError(f"unknown model.mask_loss {mask_loss!r}; choose one of {MASK_LOSSES}")
-  return {"nll": "softmax", "euclidean": "linear"}[mask_loss]
+  if mask_loss not in HEAD_FOR_MASK_LOSS:
+    raise ValueError(f"unknown model.mask_loss {mask_loss!r}; choose one of "
+                     f"{tuple(HEAD_FOR_MASK_LOSS)}")
+  return HEAD_FOR_MASK_LOSS[mask_loss]
 
 
 def mask_channels(head: str) -> int:

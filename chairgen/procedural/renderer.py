@@ -28,8 +28,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import moderngl
 import numpy as np
+
+try:
+  import moderngl
+except ImportError:  # the `render` extra: only building procedural data draws
+  moderngl = None
 
 from chairgen.procedural import camera
 from chairgen.procedural.objects import ProceduralObject
@@ -140,6 +144,11 @@ class Renderer:
     if not (isinstance(image_size, (int, np.integer)) and 8 <= image_size <= 4096):
       raise ValueError(f"image_size must be an integer in [8, 4096], got {image_size!r}.")
     self.image_size = int(image_size)
+    if moderngl is None:
+      raise ImportError(
+          "The procedural renderer needs moderngl: pip install 'chairgen[render]' (and, on "
+          "Debian/Ubuntu, Mesa's headless EGL: apt-get install libegl1 libegl-mesa0 "
+          "libgl1-mesa-dri; tools/setup.sh does both).")
     try:
       self._ctx = moderngl.create_standalone_context(backend="egl")
     except Exception as e:  # moderngl raises bare Exceptions for missing EGL.

@@ -1,6 +1,6 @@
 r"""Times the layer implementations of 1s-S-deep, and the generator's gradient with each.
 
-    python -m chairgen.models.layer_benchmark [--batch=32] [--image_size=64] [--repeats=5] \
+    python tools/benchmark_layers.py [--batch=32] [--image_size=64] [--repeats=5] \
         [--upconv_impls=phase,conv_transpose] [--conv_impls=winograd,xla] [--nogenerator]
 
 Prints, per up-convolution and per 3x3 convolution of 1s-S-deep at the given size, the forward
@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from chairgen import host_memory
+from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import models
 from chairgen.models import layers
@@ -100,7 +101,7 @@ def bench_layers(batch: int, image_size: int, multiplier: float, repeats: int) -
 def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
   print(f"1s-S-deep at {image_size} px, batch {batch}: one loss gradient, milliseconds")
   num_styles = 64
-  style = jax.nn.one_hot(jnp.arange(batch) % num_styles, num_styles)
+  style = input_pipeline.style_encoding(jnp.arange(batch) % num_styles, num_styles)
   view = jnp.ones((batch, 4)) * 0.5
   theta = jnp.zeros((batch, _THETA_DIM))
   image = jnp.full((batch, image_size, image_size, 3), 0.5)
