@@ -26,7 +26,7 @@ from chairgen import reports
 TIMING = "timing.json"
 # Fields that do not change what a run learns (dotted paths into the training config).
 NOT_IDENTITY = (
-    "evals", "model.upconv_impl", "model.conv_impl",
+    "evals", "model.kernels", "model.upconv_impl", "model.conv_impl",
     "train.progress_bar", "train.log_every", "train.eval_every", "train.checkpoint_every",
     "train.max_checkpoints_to_keep",
     "data.data_dir", "data.build_if_missing", "data.cache", "data.cache_max_bytes",

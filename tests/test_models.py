@@ -65,8 +65,8 @@ def count(tree):
 def test_default_config():
   config = models.default_config()
   assert isinstance(config, ml_collections.ConfigDict)
-  assert (config.name, config.vae, config.latent_dim, config.dtype, config.upconv_impl,
-          config.conv_impl) == ("1s-S-deep", False, 512, "float32", "auto", "auto")
+  assert (config.name, config.vae, config.latent_dim, config.dtype, config.kernels) == (
+      "1s-S-deep", False, 512, "float32", "auto")
   assert config.mask_loss is None
   assert [models.mask_loss_for(name) for name in PAPER_PARAMS] == [
       "nll", "nll", "nll", "nll", "euclidean"]
@@ -174,31 +174,22 @@ def test_biases_start_at_zero():
   assert all(float(jnp.abs(p["bias"]).max()) == 0.0 for p in params.values())
 
 
-def test_upconv_implementations_share_parameters():
-  _, _, variables, phase = cached("1s-S-deep")
-  _, _, _, reference = cached("1s-S-deep", upconv_impl="conv_transpose")
-  a = phase(variables, *inputs())
-  b = reference(variables, *inputs())
+@pytest.mark.parametrize("name", ["1s-S-deep", "2s-E"])
+def test_kernel_switches_compute_the_same_net_from_the_same_parameters(name):
+  """'auto' (the CPU kernels here) and 'xla': one parameter tree, the same outputs."""
+  _, auto_model, variables, auto = cached(name)
+  _, xla_model, xla_variables, xla = cached(name, kernels="xla")
+  assert jax.tree.structure(variables) == jax.tree.structure(xla_variables)
+  a, b = auto(variables, *inputs()), xla(variables, *inputs())
   for key in a:
     np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("conv_impl", ["winograd", "winograd_autodiff", "winograd4", "gemm_wgrad"])
-def test_conv_implementations_share_parameters(conv_impl):
-  _, _, variables, reference = cached("1s-S-deep", conv_impl="xla")
-  _, _, _, other = cached("1s-S-deep", conv_impl=conv_impl)
-  a = reference(variables, *inputs())
-  b = other(variables, *inputs())
-  for key in a:
-    np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-4)
-
-
-def test_auto_conv_impl_picks_by_backend():
-  cpu = jax.default_backend() == "cpu"
-  assert layers.resolve_conv_impl("auto") == ("winograd" if cpu else "xla")
-  assert layers.resolve_conv_impl("winograd4") == "winograd4"
-  with pytest.raises(ValueError, match="unknown conv_impl"):
-    layers.resolve_conv_impl("fft")
+def test_legacy_kernel_fields_of_old_run_configs_are_accepted():
+  config = models.default_config()
+  config.upconv_impl, config.conv_impl = "phase4", "winograd4"  # an old run_info.json's
+  model = models.create_model(config, num_styles=3, image_size=32)
+  assert model.kernels == "auto"
 
 
 def test_bfloat16_compute_keeps_float32_params():
@@ -273,8 +264,7 @@ def test_unsupported_image_size(size):
 @pytest.mark.parametrize("overrides, match", [
     ({"name": "3s-X"}, "unknown model variant '3s-X'.*1s-S-deep"),
     ({"dtype": "float16"}, "unknown model.dtype"),
-    ({"upconv_impl": "fft"}, "unknown upconv_impl"),
-    ({"conv_impl": "fft"}, "unknown model.conv_impl"),
+    ({"kernels": "fft"}, "unknown model.kernels"),
     ({"mask_loss": "l1"}, "unknown model.mask_loss"),
     ({"vae": True, "mask_loss": "euclidean"}, "Bernoulli"),
     ({"width_multiplier": 0.0}, "width_multiplier"),

@@ -172,9 +172,9 @@ SHARDING_SCRIPT = textwrap.dedent("""
     from experiments.configs import default
     assert jax.device_count() == 2, jax.devices()
     config = default.get_config("test")
-    # Winograd 3x3 convolutions (reshapes that merge the sharded batch with tile axes); the
-    # up-convolutions cover the custom-VJP GEMM kernel gradients.
-    config.model.conv_impl = "winograd"
+    # The CPU kernels (reshapes that merge the sharded batch with tile axes, custom-VJP GEMM
+    # kernel gradients): 'auto' on the CPU, said explicitly.
+    config.model.kernels = "auto"
     num_styles, size, batch = 3, 32, 8
     rng = np.random.default_rng(0)
     az = rng.uniform(0, 360, batch).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The phase rewrite of the 4x4 stride-2 up-convolution equals the transposed convolution."""
+"""The CPU kernels of the 4x4 stride-2 up-convolution equal the transposed convolution."""
 
 import flax.linen as nn
 import jax
@@ -6,14 +6,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from chairgen.models import cpu_kernels
+from chairgen.models import layers
 from chairgen.models import upconv
 
+IMPLEMENTATIONS = {"conv_transpose": upconv.upconv_reference, "phase": cpu_kernels.upconv_phase,
+                   "winograd": cpu_kernels.upconv_winograd, "auto": cpu_kernels.upconv}
 # "auto" is "phase" or "winograd", and "winograd" compiles slowly: both are tested below, on
 # fewer shapes.
-IMPLS = [name for name in upconv.IMPLEMENTATIONS
-         if name not in ("conv_transpose", "auto", "winograd")]
+IMPLS = ["phase"]
 # Jitted once each: one compilation instead of one per operation.
-JIT = {name: jax.jit(fn) for name, fn in upconv.IMPLEMENTATIONS.items()}
+JIT = {name: jax.jit(fn) for name, fn in IMPLEMENTATIONS.items()}
 reference = JIT["conv_transpose"]
 SHAPES = [  # (batch, height, width, c_in, c_out)
     (1, 1, 1, 1, 1),
@@ -84,7 +87,7 @@ def _assert_gradients_equal_reference(impl, x, kernel):
   def loss(fn):
     return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
 
-  got = jax.jit(jax.grad(loss(upconv.IMPLEMENTATIONS[impl]), argnums=(0, 1)))(x, kernel)
+  got = jax.jit(jax.grad(loss(IMPLEMENTATIONS[impl]), argnums=(0, 1)))(x, kernel)
   want = jax.jit(jax.grad(loss(upconv.upconv_reference), argnums=(0, 1)))(x, kernel)
   for g, w in zip(got, want):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
@@ -131,22 +134,32 @@ def test_winograd_equals_reference_on_a_non_square_map():
   _assert_value_and_gradients_equal_reference("winograd", *_random((2, 4, 6, 5, 12), seed=3))
 
 
-def test_auto_takes_winograd_for_wide_layers_on_the_cpu():
-  on_cpu = jax.default_backend() == "cpu"
-  for c_out in (upconv.WINOGRAD_MIN_CHANNELS - 1, upconv.WINOGRAD_MIN_CHANNELS):
+def test_cpu_kernels_take_winograd_for_wide_layers():
+  for c_out in (cpu_kernels.WINOGRAD_MIN_CHANNELS - 1, cpu_kernels.WINOGRAD_MIN_CHANNELS):
     x, kernel = _random((2, 4, 4, 3, c_out), seed=c_out)
-    jaxpr = str(jax.make_jaxpr(upconv.upconv_auto)(x, kernel))
-    assert ("tiled_products" in jaxpr) == (on_cpu and c_out >= upconv.WINOGRAD_MIN_CHANNELS)
+    jaxpr = str(jax.make_jaxpr(cpu_kernels.upconv)(x, kernel))
+    assert ("tiled_products" in jaxpr) == (c_out >= cpu_kernels.WINOGRAD_MIN_CHANNELS)
   _assert_value_and_gradients_equal_reference("auto", x, kernel)   # the wide case
 
 
-def test_auto_takes_xla_conv_transpose_off_the_cpu(monkeypatch):
-  # A shape no other test traces: jax caches traces by function and shapes.
-  x, kernel = _random((1, 6, 6, 3, upconv.WINOGRAD_MIN_CHANNELS + 3), seed=4)
+def _layer_jaxpr(kernels, x, kernel):
+  layer = layers.UpConv(kernel.shape[-1], kernels=kernels)
+  params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
+  return str(jax.make_jaxpr(lambda p, x: layer.apply({"params": p}, x))(params, x))
+
+
+def test_kernel_switch_auto_on_the_cpu_xla_everywhere_and_off_the_cpu(monkeypatch):
+  # Shapes no other test traces: jax caches traces by function and shapes.
+  x, kernel = _random((1, 6, 6, 3, cpu_kernels.WINOGRAD_MIN_CHANNELS + 3), seed=4)
+  on_cpu = jax.default_backend() == "cpu"
+  assert ("tiled_products" in _layer_jaxpr("auto", x, kernel)) == on_cpu
+  xla = _layer_jaxpr("xla", x, kernel)
+  assert "tiled_products" not in xla and "custom_vjp" not in xla
+  assert "conv_general_dilated" in xla  # lax.conv_transpose: cuDNN's / the TPU's kernel
+  x, kernel = _random((1, 10, 10, 3, cpu_kernels.WINOGRAD_MIN_CHANNELS + 5), seed=6)
   monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-  jaxpr = str(jax.make_jaxpr(upconv.upconv_auto)(x, kernel))
-  assert "tiled_products" not in jaxpr and "custom_vjp" not in jaxpr
-  assert "conv_general_dilated" in jaxpr  # lax.conv_transpose: cuDNN's / the TPU's kernel
+  off_cpu = _layer_jaxpr("auto", x, kernel)
+  assert "tiled_products" not in off_cpu and "custom_vjp" not in off_cpu
 
 
 def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():
@@ -155,7 +168,7 @@ def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():
   assert got.dtype == jnp.bfloat16
   np.testing.assert_allclose(got.astype(jnp.float32), reference(x, kernel), rtol=0.05, atol=0.1)
   x, kernel = _random((1, 3, 5, 2, 3), seed=1)
-  assert "tiled_products" not in str(jax.make_jaxpr(upconv.upconv_winograd)(x, kernel))
+  assert "tiled_products" not in str(jax.make_jaxpr(cpu_kernels.upconv_winograd)(x, kernel))
   np.testing.assert_allclose(JIT["winograd"](x, kernel), reference(x, kernel),
                              rtol=1e-5, atol=1e-5)
 
@@ -163,10 +176,10 @@ def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():
 def test_bad_shapes_and_names_raise():
   x, kernel = _random((1, 4, 4, 3, 2), seed=0)
   with pytest.raises(ValueError, match="input channels"):
-    upconv.upconv_phase(x[..., :2], kernel)
+    cpu_kernels.upconv_phase(x[..., :2], kernel)
   with pytest.raises(ValueError, match=r"\[4, 4, Cin, Cout\]"):
-    upconv.upconv_phase(x, kernel[:3])
+    cpu_kernels.upconv_phase(x, kernel[:3])
   with pytest.raises(ValueError, match=r"\[B, H, W, C\]"):
     upconv.upconv_reference(x[0], kernel)
-  with pytest.raises(ValueError, match="unknown upconv_impl"):
-    upconv.get_upconv("fft")
+  with pytest.raises(ValueError, match="unknown model.kernels"):
+    layers.uses_cpu_kernels("fft")

@@ -1,6 +1,4 @@
-"""Winograd's F(2x2, 3x3) and F(4x4, 3x3) equal XLA's 3x3 'SAME' convolution, with gradients."""
-
-import functools
+"""Winograd's F(2x2, 3x3) equals XLA's 3x3 'SAME' convolution, with gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +6,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from chairgen.models import winograd
+from chairgen.models.cpu_kernels import winograd
 
 
 def xla_conv(x, kernel):
@@ -25,13 +23,11 @@ def _random(batch, height, width, c_in, c_out, seed):
 SHAPES = [(1, 4, 4, 1, 1), (2, 8, 8, 3, 5), (2, 4, 12, 6, 4)]
 
 
-# (tile, autodiff): F(2x2) with its own VJP and with autodiff's, F(4x4) (always autodiff).
-@pytest.mark.parametrize("tile, autodiff", [(2, False), (2, True), (4, True)])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_and_gradients_equal_xla(shape, tile, autodiff):
+def test_forward_and_gradients_equal_xla(shape):
   x, kernel = _random(*shape, seed=sum(shape))
   weights = jax.random.normal(jax.random.key(1), shape[:3] + (shape[4],))
-  conv = functools.partial(winograd.conv3x3, tile=tile, autodiff=autodiff)
+  conv = winograd.conv3x3
 
   def loss(fn):
     return lambda x, k: jnp.sum(weights * jnp.tanh(fn(x, k)))
@@ -56,25 +52,13 @@ def test_known_kernel_shifts_and_sums():
                              atol=1e-5)
 
 
-def test_tile_falls_back_to_what_divides_the_map():
-  assert winograd.tile_size_for(16, 16, 4) == 4
-  assert winograd.tile_size_for(8, 6, 4) == 2
-  assert winograd.tile_size_for(16, 16, 2) == 2
-  x, kernel = _random(1, 6, 6, 2, 3, seed=3)     # 6 is not a multiple of 4: F(2x2)
-  np.testing.assert_allclose(winograd.conv3x3(x, kernel, tile=4), xla_conv(x, kernel),
-                             rtol=1e-4, atol=1e-4)
-
-
-def test_custom_vjp_matches_autodiff_on_a_wide_map():
-  """The F(2x2) VJP's tile shifts at the map borders: compare with autodiff, 16x24 map."""
+def test_custom_vjp_matches_xla_gradients_on_a_wide_map():
+  """The F(2x2) VJP's tile shifts at the map borders: compare with XLA's, 16x24 map."""
   x, kernel = _random(2, 16, 24, 7, 9, seed=3)
   cotangent = jax.random.normal(jax.random.key(4), (2, 16, 24, 9))
-  grads = {}
-  for autodiff in (False, True):
-    conv = functools.partial(winograd.conv3x3, autodiff=autodiff)
-    _, vjp = jax.vjp(conv, x, kernel)
-    grads[autodiff] = vjp(cotangent)
-  for g, w in zip(grads[False], grads[True]):
+  _, vjp = jax.vjp(winograd.conv3x3, x, kernel)
+  _, vjp_xla = jax.vjp(xla_conv, x, kernel)
+  for g, w in zip(vjp(cotangent), vjp_xla(cotangent)):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
 
 
@@ -89,7 +73,7 @@ def test_bad_shapes_raise():
   x, kernel = _random(1, 8, 8, 3, 2, seed=0)
   with pytest.raises(ValueError, match="input channels"):
     winograd.conv3x3(x[..., :2], kernel)
-  with pytest.raises(ValueError, match="divisible by 2"):
+  with pytest.raises(ValueError, match="even height and width"):
     winograd.conv3x3(x[:, :7], kernel)
   with pytest.raises(ValueError, match="3, 3, Cin, Cout"):
     winograd.conv3x3(x, jnp.zeros((5, 5, 3, 2)))

@@ -7,9 +7,9 @@ taking turns, with `--pause_s` of idle time before each turn):
   jax-bfloat16     the same with config.model.dtype='bfloat16' (f32 params, Adam and loss)
   jax-float32+T    the real training step: T_θ sampled and applied on device
   jax-float32[O]   T_θ off with config.model overrides O, for each O in --extra (e.g.
-                   conv_impl=gemm_wgrad: XLA's convolutions with GEMM kernel gradients)
-  jax-float32[before]  --with_before: XLA's own convolutions and gradients everywhere (the
-                   step before any change of docs/performance.md)
+                   kernels=xla: XLA's own convolutions and gradients)
+  jax-float32[before]  --with_before: XLA's own convolutions and gradients everywhere
+                   (model.kernels='xla': the step before the CPU kernels of docs/performance.md)
   torch-eager      tools/torch_reference.py: same network, loss and Adam, channels_last
   torch-compile    the same, forward + loss under torch.compile (backward via AOTAutograd)
 Reported per contender: images/s from the median step time over `--steps` timed steps
@@ -60,7 +60,7 @@ from chairgen import reports  # pylint: disable=wrong-import-position
 from chairgen import train  # pylint: disable=wrong-import-position
 from experiments.configs import default as default_configs  # pylint: disable=wrong-import-position
 
-BEFORE = "upconv_impl=phase_autodiff+conv_impl=xla"
+BEFORE = "kernels=xla"
 
 _SIZES = flags.DEFINE_list(
     "sizes", None, "SIZExBATCH entries; default 64x64,128x32 (plus 128x128,256x32 on a GPU).")
@@ -80,11 +80,11 @@ _IMPORT_TORCH = flags.DEFINE_bool(
     "import_torch", False, "Import torch into this (the JAX) process and run one matmul first, "
     "as the old single-process harness did: with --skip_torch, shows what that costs JAX.")
 _NUM_STYLES = flags.DEFINE_integer("num_styles", 809, "One-hot style size (paper's chairs).")
-_UPCONV_IMPL = flags.DEFINE_string("upconv_impl", None,
-                                   "config.model.upconv_impl (default: the config's).")
+_KERNELS = flags.DEFINE_enum("kernels", None, ["auto", "xla"],
+                             "config.model.kernels (default: the config's, 'auto').")
 _EXTRA = flags.DEFINE_list(
     "extra", [], "More JAX float32 contenders (T_θ off), one per entry of config.model "
-    "overrides joined by '+', e.g. conv_impl=auto or upconv_impl=phase_autodiff+conv_impl=xla: "
+    "overrides joined by '+', e.g. kernels=xla or dtype=bfloat16+kernels=xla: "
     "before/after comparisons.")
 _WITH_BEFORE = flags.DEFINE_bool(
     "with_before", False, "Add jax-float32[before]: the step before the changes of "
@@ -199,7 +199,7 @@ class Contender:
 # ----------------------------------------------------------------------------- JAX
 
 def parse_overrides(text: str) -> dict[str, str]:
-  """'conv_impl=auto+upconv_impl=phase4' -> {'conv_impl': 'auto', 'upconv_impl': 'phase4'}."""
+  """'kernels=xla+dtype=bfloat16' -> {'kernels': 'xla', 'dtype': 'bfloat16'}."""
   overrides = {}
   for item in filter(None, text.split("+")):
     key, sep, value = item.partition("=")
@@ -210,13 +210,13 @@ def parse_overrides(text: str) -> dict[str, str]:
   return overrides
 
 
-def jax_config(dtype: str, with_augment: bool, upconv_impl: str | None,
+def jax_config(dtype: str, with_augment: bool, kernels: str | None,
                overrides: dict[str, str] | None = None):
   config = default_configs.get_config("paper")
   config.model.dtype = dtype
   config.augment.enabled = with_augment
-  if upconv_impl:
-    config.model.upconv_impl = upconv_impl
+  if kernels:
+    config.model.kernels = kernels
   for key, value in (overrides or {}).items():
     config.model[key] = value
   return config
@@ -425,7 +425,7 @@ def benchmark_size(size: int, batch_size: int, torch_worker: TorchWorker | None,
         f"parameters, {num_styles} styles (load {record['load_before']:.2f})", flush=True)
   contenders = []
   for dtype in _DTYPES.value:
-    config = jax_config(dtype, False, _UPCONV_IMPL.value)
+    config = jax_config(dtype, False, _KERNELS.value)
     contenders.append(make_jax_contender(f"jax-{dtype}", config, size, batch_size, num_styles,
                                          batch, rss))
     print(f"  compiled jax-{dtype} in {contenders[-1].compile_s:.1f} s", flush=True)
@@ -437,7 +437,7 @@ def benchmark_size(size: int, batch_size: int, torch_worker: TorchWorker | None,
     contenders.append(make_jax_contender(name, config, size, batch_size, num_styles, batch, rss))
     print(f"  compiled {name} in {contenders[-1].compile_s:.1f} s", flush=True)
   if _WITH_AUGMENT.value:
-    config = jax_config("float32", True, _UPCONV_IMPL.value)
+    config = jax_config("float32", True, _KERNELS.value)
     contenders.append(make_jax_contender("jax-float32+T", config, size, batch_size, num_styles,
                                          batch, rss))
     print(f"  compiled jax-float32+T in {contenders[-1].compile_s:.1f} s", flush=True)
@@ -586,7 +586,7 @@ def main(argv):
       torch_worker = TorchWorker(host_allocator)
   results = {"machine": machine_info(), "flags": {
       "steps": _STEPS.value, "rounds": _ROUNDS.value, "warmup": _WARMUP.value,
-      "num_styles": _NUM_STYLES.value, "upconv_impl": _UPCONV_IMPL.value,
+      "num_styles": _NUM_STYLES.value, "kernels": _KERNELS.value,
       "memory_note": "xla_buffers_bytes: compiled.memory_analysis() of the step; "
                      "process_peak_rss_bytes: psutil RSS sampled every 10 ms while the "
                      "contender ran (the process of its framework: JAX in this one, torch in a worker)."}, "sizes": []}

@@ -1,13 +1,13 @@
-r"""Times the layer implementations of 1s-S-deep, and the generator's gradient with each.
+r"""Times the layers of 1s-S-deep, and the generator's gradient, with each `model.kernels`.
 
     python tools/benchmark_layers.py [--batch=32] [--image_size=64] [--repeats=5] \
-        [--upconv_impls=phase,conv_transpose] [--conv_impls=winograd,xla] [--nogenerator]
+        [--kernels=auto,xla] [--nogenerator]
 
 Prints, per up-convolution and per 3x3 convolution of 1s-S-deep at the given size, the forward
-time and the forward+backward time (gradients for input and kernel) of each implementation
-(upconv.IMPLEMENTATIONS, layers.CONV_IMPLS), then the time of one gradient of the whole
-generator's loss with each up-convolution.  Numbers are medians of `repeats` runs after
-compilation.
+time and the forward+backward time (gradients for input and kernel) with each kernel switch
+(layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions), then
+the time of one gradient of the whole generator's loss with each.  Numbers are medians of
+`repeats` runs after compilation.
 """
 
 from __future__ import annotations
@@ -26,17 +26,13 @@ from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import models
 from chairgen.models import layers
-from chairgen.models import upconv
 from chairgen.models import variants
 
 _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image size of the generator.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed runs per measurement.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 1.0, "Generator width multiplier.")
-_UPCONV_IMPLS = flags.DEFINE_list("upconv_impls", list(upconv.IMPLEMENTATIONS),
-                                  "Up-convolution implementations to time.")
-_CONV_IMPLS = flags.DEFINE_list("conv_impls", [c for c in layers.CONV_IMPLS if c != "auto"],
-                                "3x3 convolution implementations to time.")
+_KERNELS = flags.DEFINE_list("kernels", list(layers.KERNELS), "model.kernels values to time.")
 _GENERATOR = flags.DEFINE_bool("generator", True, "Also time the whole generator's gradient.")
 _THETA_DIM = 8
 
@@ -72,10 +68,10 @@ def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
   return "   ".join(row)
 
 
-def _conv_fn(impl: str) -> Callable:
-  """A 3x3 'SAME' convolution x, kernel -> y computed as layers.Conv(impl=impl) does."""
+def _layer_fn(layer_cls, kernels: str) -> Callable:
+  """x, kernel -> y computed as the generator's layer does with this kernel switch."""
   def fn(x, kernel):
-    layer = layers.Conv(kernel.shape[-1], relu=False, impl=impl)
+    layer = layer_cls(kernel.shape[-1], relu=False, kernels=kernels)
     params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
     return layer.apply({"params": params}, x)
   return fn
@@ -83,8 +79,8 @@ def _conv_fn(impl: str) -> Callable:
 
 def bench_layers(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
   print(f"per layer, batch {batch}: forward / forward+backward, milliseconds")
-  upconvs = {name: upconv.IMPLEMENTATIONS[name] for name in _UPCONV_IMPLS.value}
-  convs = {name: _conv_fn(name) for name in _CONV_IMPLS.value}
+  upconvs = {name: _layer_fn(layers.UpConv, name) for name in _KERNELS.value}
+  convs = {name: _layer_fn(layers.Conv, name) for name in _KERNELS.value}
   for i, (size, c_in, c_out) in enumerate(_layer_shapes(image_size, multiplier)):
     kx, kk = jax.random.split(jax.random.key(size))
     x = jax.random.normal(kx, (batch, size, size, c_in))
@@ -107,9 +103,9 @@ def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int
   image = jnp.full((batch, image_size, image_size, 3), 0.5)
   mask = jnp.full((batch, image_size, image_size, 1), 0.5)
   loss_config = losses.default_config()
-  for impl in _UPCONV_IMPLS.value:
+  for impl in _KERNELS.value:
     config = models.default_config()
-    config.upconv_impl = impl
+    config.kernels = impl
     config.width_multiplier = multiplier
     model = models.create_model(config, num_styles, image_size, _THETA_DIM)
     params = model.init(jax.random.key(0), style, view, theta)["params"]

@@ -29,6 +29,9 @@ __all__ = ["Generator", "VARIANTS", "Variant", "activations", "count_parameters"
            "upconv"]
 
 _CONFIG_FIELDS = frozenset(default_config().keys())
+# Kernel switches of earlier chairgen versions, still in old runs' run_info.json: they never
+# changed the function, so they are accepted and ignored (model.kernels replaces them).
+LEGACY_FIELDS = frozenset({"upconv_impl", "conv_impl"})
 
 
 def create_model(config: ml_collections.ConfigDict, num_styles: int, image_size: int,
@@ -37,7 +40,7 @@ def create_model(config: ml_collections.ConfigDict, num_styles: int, image_size:
 
   theta_dim defaults to `chairgen.augment.THETA_DIM`.
   """
-  unknown = sorted(set(config.keys()) - _CONFIG_FIELDS)
+  unknown = sorted(set(config.keys()) - _CONFIG_FIELDS - LEGACY_FIELDS)
   if unknown:
     raise ValueError(f"unknown model config field(s) {unknown}; known: {sorted(_CONFIG_FIELDS)}")
   defaults = default_config()
@@ -52,16 +55,12 @@ def create_model(config: ml_collections.ConfigDict, num_styles: int, image_size:
   variant = get_variant(get("name"))
   variants.num_upconvs(image_size)                     # validates the size
   variants.scale_width(1, get("width_multiplier"))     # validates the multiplier
-  upconv.get_upconv(get("upconv_impl"))                # validates the implementation
-  if get("conv_impl") not in layers.CONV_IMPLS:
-    raise ValueError(f"unknown model.conv_impl {get('conv_impl')!r}; choose one of "
-                     f"{layers.CONV_IMPLS}")
+  layers.uses_cpu_kernels(get("kernels"))              # validates the switch
   return Generator(
       variant=variant, num_styles=int(num_styles), theta_dim=int(theta_dim),
       image_size=int(image_size), mask_head=mask_head(config), vae=bool(get("vae")),
       latent_dim=int(get("latent_dim")), width_multiplier=float(get("width_multiplier")),
-      dtype=variants.compute_dtype(get("dtype")), upconv_impl=get("upconv_impl"),
-      conv_impl=get("conv_impl"))
+      dtype=variants.compute_dtype(get("dtype")), kernels=get("kernels"))
 
 
 def mask_probability(outputs: dict[str, jax.Array],

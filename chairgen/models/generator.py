@@ -47,8 +47,7 @@ class Generator(nn.Module):
   latent_dim: int = 512
   width_multiplier: float = 1.0
   dtype: Any = jnp.float32
-  upconv_impl: str = "auto"
-  conv_impl: str = "auto"
+  kernels: str = "auto"               # see layers.KERNELS; does not change the function
 
   # ------------------------------------------------------------------ static structure
 
@@ -120,12 +119,12 @@ class Generator(nn.Module):
                      dtype=self.dtype, name=f"{prefix}fc5")(h)
     hidden = variants.hidden_upconv_widths(widths, self.image_size, self.width_multiplier)
     for i, width in enumerate(hidden, start=1):
-      x = layers.UpConv(width, impl=self.upconv_impl, dtype=self.dtype,
+      x = layers.UpConv(width, kernels=self.kernels, dtype=self.dtype,
                         name=f"{prefix}upconv{i}")(x)
       if self.variant.deep:
-        x = layers.Conv(width, impl=self.conv_impl, dtype=self.dtype,
+        x = layers.Conv(width, kernels=self.kernels, dtype=self.dtype,
                         name=f"{prefix}conv{i}")(x)
-    return layers.UpConv(out_channels, relu=False, impl=self.upconv_impl, dtype=self.dtype,
+    return layers.UpConv(out_channels, relu=False, kernels=self.kernels, dtype=self.dtype,
                          name=f"{prefix}upconv{len(hidden) + 1}")(x)
 
   @nn.compact

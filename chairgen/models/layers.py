@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from chairgen.models import cpu_kernels
 from chairgen.models import upconv as upconv_lib
-from chairgen.models import winograd
 
 Array = jax.Array
 Dtype = Any
@@ -32,30 +32,19 @@ he_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 
 
-# How layers.Conv computes its 3x3 convolution (all share the [3, 3, Cin, Cout] kernel, so
-# checkpoints are interchangeable):
-#  'winograd':   F(2x2, 3x3) as 16 batched GEMMs (models/winograd.py), gradients as batched
-#                GEMMs between elementwise transforms (its own VJP); the
-#                fastest train step on XLA:CPU (docs/performance.md);
-#  'winograd_autodiff': the same forward pass with autodiff's gradients (for comparisons);
-#  'winograd4':  F(4x4, 3x3): 4x fewer multiplications, but slower there (its transforms cost
-#                more than the GEMMs it saves);
-#  'gemm_wgrad': XLA's convolution and input gradient, kernel gradient as one GEMM per tap;
-#  'xla':        XLA's convolution and its own gradients (the reference; cuDNN on GPUs);
-#  'auto':       'winograd' on the CPU, 'xla' elsewhere (cuDNN / the TPU's convolutions).
-#                With glibc's defaults the 48-channel conv3 of 1s-S-deep at 128 px was faster
-#                with 'gemm_wgrad'; with chairgen.host_memory keeping freed buffers mapped
-#                (what every entry point does), Winograd is faster at every width measured.
-CONV_IMPLS = ("auto", "winograd", "winograd_autodiff", "winograd4", "gemm_wgrad", "xla")
+# `model.kernels`: how the convolutions are computed. Both compute the same functions of the
+# same parameters (checkpoints load with either):
+#  'auto': the fastest measured path on each backend: `cpu_kernels` on the CPU, XLA's own
+#          convolutions on GPUs and TPUs (until a measurement there says otherwise);
+#  'xla':  XLA's own convolutions everywhere (the reference).
+KERNELS = ("auto", "xla")
 
 
-def resolve_conv_impl(impl: str) -> str:
-  """'auto' -> the implementation for the default backend; validates."""
-  if impl not in CONV_IMPLS:
-    raise ValueError(f"unknown conv_impl {impl!r}; choose one of {CONV_IMPLS}")
-  if impl != "auto":
-    return impl
-  return "winograd" if jax.default_backend() == "cpu" else "xla"
+def uses_cpu_kernels(kernels: str) -> bool:
+  """Whether `kernels` means `cpu_kernels` on the default backend; validates."""
+  if kernels not in KERNELS:
+    raise ValueError(f"unknown model.kernels {kernels!r}; choose one of {KERNELS}")
+  return kernels == "auto" and jax.default_backend() == "cpu"
 
 
 class Layer(nn.Module):
@@ -89,7 +78,7 @@ class Conv(Layer):
   features: int
   relu: bool = True
   kernel_size: int = 3
-  impl: str = "auto"   # one of CONV_IMPLS
+  kernels: str = "auto"   # one of KERNELS
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -98,13 +87,8 @@ class Conv(Layer):
     kernel = self.param("kernel", he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    impl = resolve_conv_impl(self.impl)
-    if impl.startswith("winograd") and k == 3:
-      y = winograd.conv3x3(x, kernel, tile=4 if impl == "winograd4" else 2,
-                           autodiff=impl == "winograd_autodiff")
-    elif impl == "gemm_wgrad":
-      pad = ((0, 0), ((k - 1) // 2, k // 2), ((k - 1) // 2, k // 2), (0, 0))   # as "SAME"
-      y = upconv_lib.conv_valid_gemm_wgrad(jnp.pad(x, pad), kernel)
+    if uses_cpu_kernels(self.kernels) and k == 3:
+      y = cpu_kernels.conv3x3(x, kernel)
     else:
       y = lax.conv_general_dilated(x, kernel, window_strides=(1, 1), padding="SAME",
                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -114,12 +98,11 @@ class Conv(Layer):
 class UpConv(Layer):
   """4x4 stride-2 up-convolution: f[B, H, W, Cin] -> f[B, 2H, 2W, features].
 
-  `impl` picks the implementation from `upconv.IMPLEMENTATIONS`; all share the kernel layout
-  [4, 4, Cin, Cout], so parameters are interchangeable between them.
+  The kernel layout is [4, 4, Cin, Cout] whichever `kernels` computes it.
   """
   features: int
   relu: bool = True
-  impl: str = "auto"
+  kernels: str = "auto"   # one of KERNELS
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -128,5 +111,9 @@ class UpConv(Layer):
                         (upconv_lib.KERNEL_SIZE, upconv_lib.KERNEL_SIZE, x.shape[-1],
                          self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    y = upconv_lib.get_upconv(self.impl)(x.astype(self.dtype), kernel.astype(self.dtype))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    if uses_cpu_kernels(self.kernels):
+      y = cpu_kernels.upconv(x, kernel)
+    else:
+      y = upconv_lib.upconv_reference(x, kernel)
     return _activate(y + bias.astype(self.dtype), self.relu)

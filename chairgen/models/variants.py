@@ -75,10 +75,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.vae = False            # Appendix A: q(z|c) replaces the style stream at FC2
   config.latent_dim = 512
   config.dtype = "float32"      # computation dtype; parameters are always float32
-  config.upconv_impl = "auto"   # see upconv.IMPLEMENTATIONS ('auto': Winograd for the wide
-                                # layers on the CPU, 'phase' otherwise; 'conv_transpose': reference)
-  config.conv_impl = "auto"     # 3x3 convolutions: see layers.CONV_IMPLS ('auto': Winograd on
-                                # the CPU, XLA's convolution elsewhere)
+  config.kernels = "auto"       # 'auto': the fastest measured path on each backend
+                                # (models.cpu_kernels on the CPU); 'xla': XLA's own everywhere.
+                                # Not part of a run's identity: the function is the same.
   config.width_multiplier = 1.0  # scales every layer's width (< 1 for tests and tiny runs)
   return config
 

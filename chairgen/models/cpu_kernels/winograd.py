@@ -1,13 +1,13 @@
-"""Convolutions by Winograd's minimal filtering: F(m x m, 3x3) and the up-convolution's F(2x2, 2x2).
+"""Convolutions by Winograd's minimal filtering: F(2x2, 3x3) and the up-convolution's F(2x2, 2x2).
 
 Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016): each m x m
 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A for the (m + 2) x (m + 2) input tile d around it,
 so a layer becomes (m + 2)^2 independent matrix products [tiles, Cin] x [Cin, Cout] between
-additions that XLA fuses.  F(4x4, 3x3) needs 36 products per 16 outputs (4x fewer
-multiplications than the direct convolution), F(2x2, 3x3) 16 per 4 (2.25x fewer).  The
-gradients are batched GEMMs too (the input gradient with U^T, the kernel gradient V^T dM): on
-XLA:CPU that is what makes the difference, since XLA's own kernel-gradient convolutions ran
-5-15x slower than their forward pass (docs/performance.md).
+additions that XLA fuses: F(2x2, 3x3) needs 16 products per 4 outputs (2.25x fewer
+multiplications than the direct convolution; F(4x4)'s transforms cost more on XLA:CPU than
+its products save, docs/performance.md).  The gradients are batched GEMMs too (the input
+gradient with U^T, the kernel gradient V^T dM): on XLA:CPU that is what makes the difference,
+since XLA's own kernel-gradient convolutions are much slower than their forward pass there.
 
 The 4x4 stride-2 up-convolution is, per output phase, a 2x2 convolution (`upconv.py`); F(2, 2)
 computes two outputs of a 2-tap filter with 3 products instead of 4.  Over the same 4x4 input
@@ -15,11 +15,9 @@ tiles as F(2x2, 3x3) (rows 2p - 1 ... 2p + 2), phase 0 reads rows 0-2 and phase 
 so one 6 x 4 B^T (both phases' F(2, 2) input transforms) gives the 36 products of the four
 phases, which make a 4x4 output tile: 2.25 products per output pixel instead of 4.
 
-Both F(2x2) forms share one VJP (`tiled_products`, no scatters); F(4x4) and `autodiff=True`
-use autodiff's.  Exact in real arithmetic.  In float32 F(2x2) differs from
-`lax.conv_general_dilated` by ~1e-6 relative and F(4x4) by ~1e-5 (tests/test_winograd.py); the
-feature map's height and width must be multiples of m (the generator's maps are 8 * 2**n
-pixels).
+Both forms share one VJP (`tiled_products`, no scatters).  Exact in real arithmetic; in float32
+they differ from XLA's convolutions by rounding (tests/test_winograd.py).  The feature map's
+height and width must be even (the generator's maps are 8 * 2**n pixels).
 """
 
 from __future__ import annotations
@@ -31,32 +29,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from chairgen.models import tiles
+from chairgen.models.cpu_kernels import phase
+from chairgen.models.cpu_kernels import tiles
+from chairgen.models.upconv import check_shapes
 
 Array = jax.Array
 
-# (B^T, G, A^T) of Lavin & Gray for F(m x m, 3x3), keyed by the output tile size m.
-TRANSFORMS = {
-    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
+# (B^T, G, A^T) of Lavin & Gray for F(2x2, 3x3).
+F2_3 = (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
         np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float64),
-        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)),
-    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64),
-        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64),
-        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
-                  [0, 1, -1, 8, -8, 1]], np.float64)),
-}
-DEFAULT_TILE = 2   # F(2x2, 3x3): F(4x4)'s transforms cost more than it saves on XLA:CPU
-
-
-def tile_size_for(height: int, width: int, tile: int = DEFAULT_TILE) -> int:
-  """The largest output tile in TRANSFORMS, at most `tile`, that divides height and width."""
-  for m in sorted(TRANSFORMS, reverse=True):
-    if m <= tile and height % m == 0 and width % m == 0:
-      return m
-  raise ValueError(f"winograd.conv3x3 needs height and width divisible by "
-                   f"{min(TRANSFORMS)}, got {height}x{width}")
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64))
 
 
 # F(2, 2) for the up-convolution's 2-tap phase filters: y0 = m0 + m1, y1 = m1 + m2, with
@@ -82,14 +64,14 @@ def _upconv_tile_transforms() -> tuple[np.ndarray, np.ndarray]:
 # (B^T, A^T) of the layers whose products `tiled_products` computes, all over 4x4 tiles at
 # stride 2 of the 1-padded input; the output tile is len(A^T) pixels on a side.
 TILE_TRANSFORMS = {
-    "conv3x3_f2": (TRANSFORMS[2][0], TRANSFORMS[2][2]),
+    "conv3x3_f2": (F2_3[0], F2_3[2]),
     "upconv_f2": _upconv_tile_transforms(),
 }
 
 
-def transform_kernel(kernel_3x3xCinxCout: Array, m: int) -> Array:
-  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[(m+2)^2, Cin, Cout]."""
-  g = jnp.asarray(TRANSFORMS[m][1], kernel_3x3xCinxCout.dtype)
+def transform_kernel(kernel_3x3xCinxCout: Array) -> Array:
+  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[16, Cin, Cout]."""
+  g = jnp.asarray(F2_3[1], kernel_3x3xCinxCout.dtype)
   u = jnp.einsum("ai,ijco,bj->abco", g, kernel_3x3xCinxCout, g)
   return u.reshape(-1, *kernel_3x3xCinxCout.shape[2:])
 
@@ -187,14 +169,8 @@ def _tiled_products_bwd(transform, residuals, dy):
 tiled_products.defvjp(_tiled_products_fwd, _tiled_products_bwd)
 
 
-def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_TILE,
-            autodiff: bool = False) -> Array:
-  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO): f[B, H, W, Cout].
-
-  tile: the largest output tile m to use (4 or 2); smaller maps fall back to what divides them.
-  autodiff: F(2x2) with autodiff's gradients instead of `tiled_products`' VJP (for comparisons;
-    F(4x4) always uses autodiff's).
-  """
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
+  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO), as F(2x2, 3x3): f[B, H, W, Cout]."""
   if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
     raise ValueError(f"winograd.conv3x3 takes x [B, H, W, C] and a [3, 3, Cin, Cout] kernel, "
                      f"got {x_BxHxWxCin.shape} and {kernel_3x3xCinxCout.shape}")
@@ -202,9 +178,21 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, tile: int = DEFAULT_
   if kernel_3x3xCinxCout.shape[2] != c_in:
     raise ValueError(f"kernel expects {kernel_3x3xCinxCout.shape[2]} input channels, "
                      f"input has {c_in}")
-  m = tile_size_for(h, w, tile)
-  u = transform_kernel(kernel_3x3xCinxCout, m)
-  if m == 2 and not autodiff:
-    return tiled_products(x_BxHxWxCin, u, "conv3x3_f2")
-  bt, _, at = TRANSFORMS[m]
-  return _products(x_BxHxWxCin, u, bt, at, m)[0]
+  if h % 2 or w % 2:
+    raise ValueError(f"winograd.conv3x3 needs an even height and width, got {h}x{w}")
+  return tiled_products(x_BxHxWxCin, transform_kernel(kernel_3x3xCinxCout), "conv3x3_f2")
+
+
+def upconv_winograd(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+  """Up-convolution as Winograd F(2x2, 2x2) per output phase: f[B, 2H, 2W, Cout].
+
+  36 batched GEMMs [B·H/2·W/2, Cin] x [Cin, Cout] per 4x4 output tile (2.25 products per
+  output pixel where `upconv_phase` has 4), gradients as batched GEMMs too
+  (`winograd.tiled_products`).  Odd-sized inputs fall back to `upconv_phase`.
+  """
+  check_shapes(x_BxHxWxCin, kernel_4x4xCinxCout)
+  _, h, w, _ = x_BxHxWxCin.shape
+  if h % 2 or w % 2:
+    return phase.upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
+  u = transform_upconv_kernel(phase.phase_kernels(kernel_4x4xCinxCout))
+  return tiled_products(x_BxHxWxCin, u, "upconv_f2")

@@ -1,0 +1,35 @@
+"""The generator's convolutions rewritten for XLA:CPU: what `model.kernels='auto'` runs there.
+
+On XLA:CPU the kernel gradients of the paper's 3x3 convolutions and 4x4 stride-2
+up-convolutions ran many times slower than their forward passes (jax-ml/jax#31662; measured
+in docs/performance.md), and they dominate a training step. The functions here compute the
+same linear maps, with the same parameters, as batched matrix products with their own
+gradients:
+
+- `conv3x3`: Winograd F(2x2, 3x3) (`winograd.py`);
+- `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
+  least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
+  (`phase.upconv_phase`) for the narrower ones; per layer, the faster of the two on XLA:CPU.
+
+Everywhere else, and with `model.kernels='xla'`, the generator uses XLA's own convolutions
+(cuDNN and the TPU compiler are tuned for those). Parameters are the same either way, so a
+checkpoint trained with one switch loads with the other (tests/test_models.py).
+"""
+
+from chairgen.models.cpu_kernels.phase import upconv_phase
+from chairgen.models.cpu_kernels.winograd import conv3x3, upconv_winograd
+
+# Up-convolutions with at least this many output channels run as `upconv_winograd`, narrower
+# ones as `upconv_phase` (Winograd's transforms cost more than its products save for the
+# 48- and 5-channel layers of 1s-S-deep; docs/performance.md).
+WINOGRAD_MIN_CHANNELS = 64
+
+
+def upconv(x_BxHxWxCin, kernel_4x4xCinxCout):
+  """The up-convolution of `chairgen.models.upconv`, the faster way for this layer's width."""
+  if kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS:
+    return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout)
+  return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
+
+
+__all__ = ["WINOGRAD_MIN_CHANNELS", "conv3x3", "upconv", "upconv_phase", "upconv_winograd"]
