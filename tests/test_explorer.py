@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import numpy as np
 import PIL.Image
@@ -28,6 +29,11 @@ def trained(request):
                         or request.getfixturevalue("trained_run"))
 
 
+def view_of(query: str, num_styles: int) -> explorer.View:
+  """The view a query string (as the page and the API report it) stands for."""
+  return explorer.parse_query(dict(urllib.parse.parse_qsl(query)), num_styles)
+
+
 def decode_png(data: bytes) -> np.ndarray:
   return np.asarray(PIL.Image.open(io.BytesIO(data)).convert("RGB"))
 
@@ -37,7 +43,7 @@ def test_query_round_trips_and_defaults():
                                "weights": "0.25,0.75", "zoom": "1.2", "hue": "-30"}, 4)
   assert view.azimuth == 40 and view.elevation == 75 and view.models == (1, 3)
   assert view.transforms["zoom"] == 1.2 and view.transforms["rotation"] == 0.0
-  again = explorer.parse_query(dict(p.split("=") for p in view.query().split("&")), 4)
+  again = view_of(view.query(), 4)
   assert again == view
   assert explorer.parse_query({}, 4) == explorer.View(
       transforms={k: r["identity"] for k, r in explorer.TRANSFORMS.items()})
@@ -97,7 +103,7 @@ def test_web_api_answers_images_and_4xx_never_crashes(trained):
   response = client.get("/api/image?azimuth=200&models=0,3&weights=1,1&hue=40")
   assert response.status_code == 200 and response.mimetype == "image/png"
   query = response.headers["X-Chairgen-Query"]
-  view = explorer.parse_query(dict(p.split("=") for p in query.split("&")), trained.num_styles)
+  view = view_of(query, trained.num_styles)
   np.testing.assert_array_equal(decode_png(response.data), explorer.render(trained, view))
   assert "--render=" in response.headers["X-Chairgen-Command"]
   for bad in ("azimuth=-5", "models=17", "weights=0", "zoom=x", "bogus=1"):
@@ -220,7 +226,7 @@ def test_page_in_a_headless_browser_follows_the_slider(trained, served, tmp_path
     query, png = driver.execute_async_script(FETCH_SHOWN_IMAGE)
     shown = decode_png(base64.b64decode(png))
     assert not np.array_equal(shown, decode_png(base64.b64decode(first_png)))
-    view = explorer.parse_query(dict(p.split("=") for p in query.split("&")), trained.num_styles)
+    view = view_of(query, trained.num_styles)
     assert view.azimuth == float(moved)
     generated = trained.generate(trained.one_hot([0]), [view.azimuth], [view.elevation])
     np.testing.assert_array_equal(shown, imaging.to_uint8(generated.composite)[0])
