@@ -27,6 +27,8 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from chairgen import distributed
+
 CHECKPOINT_DIR = "checkpoints"
 DAMAGED_DIR = "checkpoints_damaged"
 _T = TypeVar("_T")
@@ -151,17 +153,19 @@ def restore(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator: 
 def set_aside_newer_steps(manager: ocp.CheckpointManager, workdir: str, step: int) -> list[int]:
   """Moves the steps after `step` (damaged ones, skipped by `restore`) out of the manager's
   folder into `<workdir>/checkpoints_damaged/`, so that training can save those steps again.
-  Returns the steps moved."""
+  Returns the steps moved. Process 0 moves them; the others wait for it."""
   newer = [s for s in manager.all_steps() if s > step]
   if not newer:
     return []
-  target = os.path.join(os.path.abspath(workdir), DAMAGED_DIR)
-  os.makedirs(target, exist_ok=True)
-  for s in newer:
-    destination = os.path.join(target, str(s))
-    if os.path.exists(destination):
-      shutil.rmtree(destination)
-    shutil.move(os.path.join(os.fspath(manager.directory), str(s)), destination)
+  if distributed.is_primary():
+    target = os.path.join(os.path.abspath(workdir), DAMAGED_DIR)
+    os.makedirs(target, exist_ok=True)
+    for s in newer:
+      destination = os.path.join(target, str(s))
+      if os.path.exists(destination):
+        shutil.rmtree(destination)
+      shutil.move(os.path.join(os.fspath(manager.directory), str(s)), destination)
+  distributed.wait_for_primary("set aside damaged checkpoints")
   manager.reload()
   return newer
 

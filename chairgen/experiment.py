@@ -31,6 +31,7 @@ from absl import flags
 import ml_collections
 import numpy as np
 
+from chairgen import cli  # the --distributed flags, defined before absl parses the command line
 from chairgen import evaluators as evaluators_lib
 from chairgen import imaging
 from chairgen import inference
@@ -213,7 +214,6 @@ def command_line() -> str:
 def main(f: Flags, summarize: Callable[..., reports.Report]) -> Callable[[list[str]], None]:
   """The absl main of a section: run, summarize, write the report, print where it is."""
   def _main(argv):
-    from chairgen import cli  # pylint: disable=g-import-not-at-top
     cli.start(argv)
     config = f.config.value
     out_dir = f.out_dir.value or os.path.join(f.runs_dir.value, "reports",

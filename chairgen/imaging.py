@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from chairgen import distributed
+
 WHITE = (1.0, 1.0, 1.0)
 HIGHLIGHT_GREEN = (0.75, 0.95, 0.75)
 
@@ -87,8 +89,12 @@ def image_grid(
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> str:
-  """Writes an image atomically (temp file + rename) so a reader never sees half a PNG."""
+  """Writes an image atomically (temp file + rename) so a reader never sees half a PNG.
+
+  In a multi-process run only process 0 writes (every process computes the same image)."""
   path = os.fspath(path)
+  if not distributed.is_primary():
+    return path
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fd, tmp = tempfile.mkstemp(suffix=".png.tmp", dir=os.path.dirname(path) or ".")
   os.close(fd)

@@ -15,7 +15,8 @@ checkpoint (no Adam moments, no optimizer, no import of `chairgen.train`). The d
 lazily, from the run's own data config and seed, and checked against the split fingerprint
 that training wrote, so a changed dataset fails loudly instead of giving wrong ground truth.
 
-`generate` draws any number of images in fixed-size chunks (padded, sharded over the mesh):
+`generate` draws any number of images in fixed-size chunks (padded, sharded over the mesh, which
+may span several processes: every process passes the same inputs and gets every image back):
 one compilation per structure of `replace` / `capture` / `vae_z`, with replacement arrays
 passed as traced arguments. A replacement array that has a batch axis (as many dimensions as
 the layer's output) is per-example and is chunked with the batch; one without is broadcast to
@@ -39,6 +40,7 @@ import orbax.checkpoint as ocp
 
 from chairgen import augment
 from chairgen import checkpoints
+from chairgen import distributed
 from chairgen import imaging
 from chairgen import input_pipeline
 from chairgen import mesh as mesh_lib
@@ -314,7 +316,7 @@ class Trained:
     key = jax.random.key(0) if rng is None else rng
     replicated = mesh_lib.replicated(self.mesh)
     sharded = mesh_lib.batch_sharded(self.mesh)
-    broadcast = jax.device_put(broadcast, replicated)
+    broadcast = jax.tree.map(lambda v: distributed.global_array(v, replicated), broadcast)
     chunk = max(self.mesh.size, (batch_size // self.mesh.size) * self.mesh.size)
     chunk = min(chunk, -(-n // self.mesh.size) * self.mesh.size)
     arrays = {"style": style, "view": np.asarray(view, np.float32), "theta": theta,
@@ -326,10 +328,10 @@ class Trained:
       if size < chunk:  # pad the last chunk so every call has one shape
         part = jax.tree.map(
             lambda v: np.concatenate([v, np.repeat(v[-1:], chunk - size, axis=0)]), part)
-      part = jax.device_put(part, sharded)
+      part = jax.tree.map(lambda v: distributed.global_array(v, sharded), part)
       result = fn(self.params, part["style"], part["view"], part["theta"],
                   jax.random.fold_in(key, index), part["replace"], broadcast)
-      outputs.append(jax.tree.map(lambda x: np.asarray(x)[:size], jax.device_get(result)))
+      outputs.append(jax.tree.map(lambda x: x[:size], distributed.to_host(result)))
     rgb, mask, acts = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
     return Generated(rgb=rgb, mask=mask, composite=imaging.composite_on_white(rgb, mask),
                      activations=dict(acts))

@@ -9,8 +9,9 @@ test = pipeline.test_examples(max_examples)        # the held-out views, fixed o
 
 Order is a function of the seed only: the train examples are shuffled by grain's index
 shuffle with a fresh permutation each epoch, each epoch is cut to a whole number of global
-batches, and process p of P takes positions p, p+P, p+2P, ... of that global order, so the P
-per-process batches of step t together form the same global batch for any P. Every batch has
+batches, and process p of P takes rows [p·B, (p+1)·B) of each global batch, so the P
+per-process batches of step t, placed on the mesh in process order (`chairgen.mesh`), form the
+same global batch, in the same order, for any P. Every batch has
 the same shape; the pipeline never ends. The iterator's state is one integer; it is saved with
 the training checkpoint as `grain.checkpoint.CheckpointSave(iterator)` inside
 `ocp.args.Composite` and restored into a fresh `train_iterator` of the same config, seed and
@@ -27,6 +28,7 @@ Splits are made by `chairgen.splits` from per-example metadata; see docs/input_p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import functools
 import hashlib
 import importlib
 import sys
@@ -38,6 +40,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from chairgen import distributed
 from chairgen import splits
 
 Batch = dict[str, np.ndarray]
@@ -290,6 +293,9 @@ class Pipeline:
         "elevation": self.metadata.elevation[ids],
     }
 
+  def _load_rows(self, example_ids: np.ndarray, rows: slice) -> Batch:
+    return self.load_batch(example_ids[rows])
+
   def load_keypoints(self, example_ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """(pixel (x, y) f32[K, 2], visible bool[K]) of each example at the stored image size, in
     the builder's keypoint order; K = 0 where the data has none (the real datasets)."""
@@ -316,13 +322,14 @@ class Pipeline:
           "Lower the batch size or use more data.")
     weights = parse_class_weights(self._config.class_weights)
     if weights:
-      ds = self._class_mixture(weights)[p::count]
+      ds = self._class_mixture(weights)
     else:
       ds = grain.MapDataset.source(self.split.train)
       ds = ds.shuffle(seed=_seed32(self._seed, "train_order"))  # New permutation each epoch.
       ds = ds[:per_epoch]          # Drop the epoch's remainder: batches never straddle epochs.
-      ds = ds[p::count].repeat(None)  # This process's positions of the global order.
-    ds = ds.batch(g // count, drop_remainder=True).map(self.load_batch)
+      ds = ds.repeat(None)
+    rows = slice(p * (g // count), (p + 1) * (g // count))  # this process's share of each batch
+    ds = ds.batch(g, drop_remainder=True).map(functools.partial(self._load_rows, rows=rows))
     it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=self._config.num_threads,
                                                  prefetch_buffer_size=self._config.prefetch))
     if self._config.num_workers > 0:
@@ -390,13 +397,22 @@ def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> No
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   register_builder(name)
   builder = tfds.builder(name, data_dir=data_dir)
-  if builder.is_prepared():
-    return
   if name.split("/")[0] == "procedural_turntables" and build_if_missing:
-    print(f"[input_pipeline] {name} is not built in {builder.data_dir}; rendering it now "
-          "(procedural, no download).", file=sys.stderr, flush=True)
-    builder.download_and_prepare()
-    print(f"[input_pipeline] built {name}.", file=sys.stderr, flush=True)
+    # Process 0 renders a missing set; the others wait, then find it prepared (TFDS writes into
+    # a temporary folder and renames it when complete). Every process passes the barrier,
+    # built or not, so that none can miss it by finding the set already built.
+    if not builder.is_prepared() and distributed.is_primary():
+      print(f"[input_pipeline] {name} is not built in {builder.data_dir}; rendering it now "
+            "(procedural, no download).", file=sys.stderr, flush=True)
+      builder.download_and_prepare()
+      print(f"[input_pipeline] built {name}.", file=sys.stderr, flush=True)
+    distributed.wait_for_primary(f"build {name}")
+    if not tfds.builder(name, data_dir=data_dir).is_prepared():
+      raise FileNotFoundError(f"{name} is not built in {builder.data_dir} after process 0 built "
+                              "it: every process needs the same data_dir on a filesystem all "
+                              "of them see (config.data.data_dir).")
+    return
+  if builder.is_prepared():
     return
   data_dir_flag = f" --data_dir={data_dir}" if data_dir else ""
   raise FileNotFoundError(

@@ -20,11 +20,16 @@ def create_mesh(devices: Iterable[jax.Device] | None = None) -> jax.sharding.Mes
 
   The axis is `Auto`: jit's in/out shardings fix where the batch and state live and XLA
   propagates the rest (the model's replicated streams mix freely with the sharded batch).
+  Devices are in process order (stable within a process), so that the batch rows of process
+  p, placed by `jax.make_array_from_process_local_data`, are block p of the global batch, as
+  the input pipeline cuts them.
   """
   axis_types = (jax.sharding.AxisType.Auto,)
   if devices is None:
-    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=axis_types)
-  return jax.sharding.Mesh(np.asarray(list(devices)), (DATA_AXIS,), axis_types=axis_types)
+    devices = jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=axis_types
+                            ).devices.flat
+  devices = sorted(devices, key=lambda d: d.process_index)  # stable: keeps order in a process
+  return jax.sharding.Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=axis_types)
 
 
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:

@@ -11,6 +11,8 @@ import os
 import tempfile
 from typing import Sequence
 
+from chairgen import distributed
+
 
 def line_plot(path: str, series: Sequence[dict], *, xlabel: str, ylabel: str, title: str = "",
               logx: bool = False, size=(5.0, 3.4)) -> str:
@@ -37,6 +39,8 @@ def line_plot(path: str, series: Sequence[dict], *, xlabel: str, ylabel: str, ti
       ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    if not distributed.is_primary():  # one writer in a multi-process run
+      return path
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(path) or ".")
     os.close(fd)

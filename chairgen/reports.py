@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from chairgen import distributed
+
 HOLDS, WITHIN_NOISE, DOES_NOT_HOLD = "holds", "holds within noise", "does not hold"
 
 
@@ -256,6 +258,9 @@ def to_markdown(report: Report) -> str:
 
 
 def write_text(path: str, text: str) -> None:
+  """Writes atomically; in a multi-process run only process 0 writes."""
+  if not distributed.is_primary():
+    return
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
   with os.fdopen(fd, "w", encoding="utf-8") as f:

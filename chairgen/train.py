@@ -29,6 +29,7 @@ from flax.training import train_state as flax_train_state
 
 from chairgen import augment
 from chairgen import checkpoints
+from chairgen import distributed
 from chairgen import evaluators as evaluators_lib
 from chairgen import imaging
 from chairgen import inference
@@ -179,18 +180,32 @@ def write_run_info(workdir: str, config, pipeline) -> None:
 
 
 class _StopOnSignal:
-  """Turns SIGTERM (preemption, `kill`) into a request to checkpoint and return."""
+  """Turns SIGTERM (preemption, `kill`) into a request to checkpoint and return.
 
-  def __init__(self):
+  A process of a multi-process run leaves SIGTERM to JAX's preemption service, which
+  `jax.distributed.initialize` starts: the notice reaches every process, and
+  `CheckpointManager.reached_preemption(step)` turns true on all of them at the same step
+  (Python's handler would replace the service's, so none is installed then).
+  """
+
+  def __init__(self, manager):
     self.requested = False
+    self._manager = manager
     self._previous = None
 
   def __enter__(self):
+    if jax.distributed.is_initialized():
+      return self
     try:
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     except ValueError:  # not the main thread: leave signals alone
       self._previous = None
     return self
+
+  def reached(self, step: int) -> bool:
+    """Whether to save and stop after `step` (call it after every step, on every process)."""
+    self.requested = self.requested or self._manager.reached_preemption(step)
+    return self.requested
 
   def _handle(self, signum, frame):
     del signum, frame
@@ -269,11 +284,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     return lines
 
   progress = _progress_bar(start_step, num_steps, enabled=t.progress_bar)
+  say = progress.write if distributed.is_primary() else (lambda line: None)
   pending: list[dict] = []
   last_log = time.perf_counter()
   step = start_step
   try:
-    with _StopOnSignal() as stop:
+    with _StopOnSignal(manager) as stop:
       while step < num_steps:
         batch = input_pipeline.shard_batch(next(train_iter), batch_sharding)
         state, metrics = train_step(state, batch)
@@ -293,14 +309,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           progress.set_postfix(loss=f"{summary['loss']:.4g}", refresh=False)
         progress.update(1)
         for line in run_evals(step):
-          progress.write(f"step {step}: {line}")
-        if step % t.checkpoint_every == 0 or step == num_steps or stop.requested:
+          say(f"step {step}: {line}")
+        preempted = stop.reached(step)
+        if step % t.checkpoint_every == 0 or step == num_steps or preempted:
           if pending:
             _check_finite(pending[-1], step, manager)
-          checkpoints.save(manager, step, state, train_iter, force=stop.requested)
-        if stop.requested:
-          progress.write(f"SIGTERM: saved checkpoint at step {step}; rerun the same command "
-                         "to resume.")
+          checkpoints.save(manager, step, state, train_iter, force=preempted)
+        if preempted:
+          progress.write(f"SIGTERM{_of_processes()}: saved checkpoint at step {step}; rerun the "
+                         "same command to resume.")
           break
   finally:
     manager.wait_until_finished()
@@ -308,6 +325,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     writer.close()
     progress.close()
   return state
+
+
+def _of_processes() -> str:
+  return (f" (process {jax.process_index()} of {jax.process_count()})"
+          if jax.process_count() > 1 else "")
 
 
 def _progress_bar(start: int, total: int, enabled: bool):

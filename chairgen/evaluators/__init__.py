@@ -40,6 +40,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from chairgen import distributed
 from chairgen import imaging
 
 EVAL_DIR = "eval"
@@ -160,6 +161,8 @@ def eval_dir(workdir: str, name: str) -> str:
 
 
 def _atomic_write(path: str, write) -> None:
+  if not distributed.is_primary():  # one writer in a multi-process run
+    return
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
   os.close(fd)
