@@ -24,6 +24,13 @@ _PROCESS_ID = flags.DEFINE_integer(
     lower_bound=0)
 
 
+def echo(*args) -> None:
+  """print() on process 0 only: one copy of a run's messages, from the process that writes."""
+  from chairgen import distributed  # pylint: disable=g-import-not-at-top
+  if distributed.is_primary():
+    print(*args, flush=True)
+
+
 def start(argv) -> None:
   """Tunes host malloc, rejects stray positional arguments, quiets INFO logs, and joins the
   other processes when --distributed.

@@ -221,11 +221,11 @@ def main(f: Flags, summarize: Callable[..., reports.Report]) -> Callable[[list[s
     began = time.perf_counter()
     results = run_experiment(config, f.runs_dir.value, allow_training=f.train.value,
                              data_dir=f.data_dir.value,
-                             log=lambda line: print(line, flush=True))
+                             log=cli.echo)
     report = summarize(config, results, out_dir)
     report.wall_seconds = time.perf_counter() - began
     json_path, md_path = reports.write(out_dir, report)
-    print(f"[{config.name}] wrote {md_path} and {json_path}", flush=True)
+    cli.echo(f"[{config.name}] wrote {md_path} and {json_path}")
   return _main
 
 

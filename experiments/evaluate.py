@@ -31,8 +31,8 @@ def main(argv):
   for ev in evaluators.from_config(configured, _EVALS.value or None):
     result, _ = evaluators.evaluate(trained, ev, reuse=False)
     summary = ", ".join(f"{k} {v:.5g}" for k, v in result.metrics.items())
-    print(f"step {trained.step} {ev.name} ({ev.type}): {summary}")
-    print(f"  wrote {evaluators.eval_dir(trained.workdir, ev.name)}/")
+    cli.echo(f"step {trained.step} {ev.name} ({ev.type}): {summary}")
+    cli.echo(f"  wrote {evaluators.eval_dir(trained.workdir, ev.name)}/")
 
 
 if __name__ == "__main__":

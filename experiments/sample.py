@@ -43,9 +43,9 @@ def main(argv):
       imaging.write_grid(os.path.join(out_dir, "transformations.png"),
                          sampling.transformation_sheet(trained, _STYLE.value)),
   ]
-  print(f"step {trained.step} of {trained.workdir}:")
+  cli.echo(f"step {trained.step} of {trained.workdir}:")
   for path in written:
-    print("  wrote", path)
+    cli.echo("  wrote", path)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ its checkpoints must equal the 2-process run's bit for bit, at the step both pro
 stopped and at the end.
 """
 
+import json
 import os
 import signal
 import socket
@@ -129,6 +130,15 @@ def test_two_processes_train_evaluate_stop_together_and_resume_exactly(tmp_path,
   assert (two / "eval" / "heldout" / "metrics.json").exists()
   assert (two / "samples" / "latest.png").exists()
   assert not list(two.glob(f"{checkpoints.CHECKPOINT_DIR}/*/*.tmp"))
+
+  # The evaluation entry point on 2 processes computes what the reference computed in training.
+  (two / "eval" / "heldout" / "metrics.json").unlink()
+  _wait(*_start([sys.executable, "-m", "experiments.evaluate", f"--workdir={two}",
+                 "--evals=heldout"], 2, tmp_path, "evaluate"))
+  got = json.loads((two / "eval" / "heldout" / "metrics.json").read_text())
+  want = json.loads((reference / "eval" / "heldout" / "metrics.json").read_text())
+  assert got["step"] == want["step"] == NUM_STEPS
+  assert got["metrics"] == want["metrics"]
 
   # The sampling entry point on 2 processes draws what 1 process draws, written once.
   sample = [sys.executable, "-m", "experiments.sample", f"--workdir={two}"]
