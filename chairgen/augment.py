@@ -358,9 +358,9 @@ def _bilinear(image_HxWxC: jax.Array, x_HxW: jax.Array, y_HxW: jax.Array) -> jax
   out of bounds. Written per example and vmapped, so that the gathers keep a batch
   dimension: a train step sharded over the batch (explicit mesh axes, the default of
   `jax.make_mesh`) partitions them without moving images between devices. Measured on
-  XLA:CPU, image and mask are warped by separate calls because a single 4-channel warp
-  that is then sliced makes XLA materialise every gather (1.5x slower at 128 px), and
-  the image is not zero-padded because the pad fuses badly with the colour maths (5x).
+  XLA:CPU (docs/performance.md), image and mask are warped by separate calls because a
+  single 4-channel warp that is then sliced makes XLA materialise every gather, and the
+  image is not zero-padded because the pad fuses badly with the colour maths.
   """
   h, w, c = image_HxWxC.shape
   flat = image_HxWxC.reshape(h * w, c)
@@ -426,14 +426,14 @@ def apply(theta_BxT: jax.Array, image_BxHxWx3: jax.Array, mask_BxHxWx1: jax.Arra
   mask = _batch_sharded_like(mask_BxHxWx1.astype(image_BxHxWx3.dtype), image_BxHxWx3)
   # Colour first: it is per pixel, so it commutes with the warp up to interpolation, and
   # warping last keeps XLA:CPU from fusing the gathers into the HSV maths and redoing them
-  # for every use of a channel (that order ran several times slower at 128 px).
+  # for every use of a channel (the other order was slower; docs/performance.md).
   rgb = jnp.clip(_adjust_colour(image_BxHxWx3 * mask, decode_theta(theta_BxT)), 0.0, 1.0)
   x, y = source_coordinates(theta_BxT, h, w)
   warp = jax.vmap(_bilinear)
   rgb = warp(rgb, x, y)
   # The mask takes the same warp in transposed layout (x and y swapped): same samples,
   # but index arrays XLA cannot share with the image's warp. Shared, they get
-  # materialised, which made apply 1.8x slower on the CPU at 128 px.
+  # materialised, which made apply slower on the CPU (docs/performance.md).
   t = lambda a: jnp.swapaxes(a, 1, 2)
   mask = t(warp(t(mask), t(y), t(x)))
   return (jnp.clip(rgb, 0.0, 1.0).astype(image_BxHxWx3.dtype),

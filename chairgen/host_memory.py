@@ -1,12 +1,12 @@
 """Keeps freed host memory mapped, so XLA:CPU stops page-faulting its buffers in every step.
 
-XLA:CPU allocates an executable's temporaries (742 MB for the 128 px, batch 32 train step) and
+XLA:CPU allocates an executable's temporaries (hundreds of MB for the 128 px train step) and
 YNNPACK's workspaces with malloc, on its worker threads, once per execution.  glibc serves
 blocks that large with a fresh mmap and gives them back with munmap on free, so every step the
-kernel maps and zeroes ~0.7 GB again: 180,000 minor page faults and ~0.5 s of system time per
-1.3 s step on the 2-core development machine (docs/performance.md).  With one malloc arena
-that neither mmaps nor trims, the freed blocks stay mapped and the next step reuses them: no
-page faults, and the step is 20-27 % faster there.
+kernel maps and zeroes them again: a fifth of the step in page faults and system time on the
+2-core development machine (the measurements are in docs/performance.md).  With one malloc
+arena that neither mmaps nor trims, the freed blocks stay mapped and the next step reuses
+them: no page faults.
 
 The price: the process keeps its peak heap (the next step needs it again anyway) and all
 threads share one arena (contention only matters for many threads doing many small
@@ -36,7 +36,7 @@ CHOICES = ("auto", "tuned", "system")
 # mallopt parameters (glibc malloc.h) and the values set.
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 # mallopt takes an int: freed memory at the top of the heap is returned to the system only
-# beyond 2 GiB (the 128 px step's temporaries are 0.74 GB).
+# beyond 2 GiB (more than the 128 px step's temporaries).
 SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
 # Distributions whose presence means JAX will pick an accelerator by default.
 _ACCELERATOR_PLUGINS = ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-rocm60-plugin",
@@ -98,7 +98,7 @@ def configure(mode: str | None = None) -> str:
   if want and _jax_backend_started():
     warnings.warn(
         "chairgen.host_memory.configure() ran after JAX's backend started, so XLA:CPU keeps "
-        "re-mapping its buffers every step (~20 % slower on the CPU); call it before the "
+        "re-mapping its buffers every step (slower on the CPU); call it before the "
         "first JAX computation, or start Python with GLIBC_TUNABLES=glibc.malloc.arena_max=1"
         ":glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647", stacklevel=2)
     return "system"

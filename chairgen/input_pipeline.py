@@ -156,8 +156,9 @@ def _read_metadata(source: RecordSource, chunk: int = 4096) -> dict[str, np.ndar
 class ScalarFieldsSource:
   """The metadata fields of stored records, parsed straight from their tf.Example protos.
 
-  Wraps a `tfds.data_source(..., deserialize_method=RAW_BYTES)`; about 3x faster to scan than
-  TFDS's own deserialisation with images skipped (which matters for 10^6 views).
+  Wraps a `tfds.data_source(..., deserialize_method=RAW_BYTES)`; faster to scan than
+  TFDS's own deserialisation with images skipped, which matters for 10^6 views
+  (docs/performance.md, "Measurements behind the code").
   `open_tfds_sources` checks it against TFDS's decoding on the first record and falls back to
   TFDS if they differ.
   """

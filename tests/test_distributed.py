@@ -23,7 +23,7 @@ from chairgen import checkpoints
 from chairgen import inference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM_STEPS = 24
+NUM_STEPS = 16
 pytestmark = pytest.mark.slow
 
 
@@ -126,30 +126,21 @@ def test_two_processes_train_evaluate_stop_together_and_resume_exactly(tmp_path,
   assert inference.available_steps(two)[-1] == NUM_STEPS
   _assert_equal_params(_params(two, NUM_STEPS), _params(reference, NUM_STEPS),
                        "resumed 2-process run != uninterrupted 1-process run")
-  # Evaluated during training (process 0 wrote the results once), and samples drawn.
-  assert (two / "eval" / "heldout" / "metrics.json").exists()
   assert (two / "samples" / "latest.png").exists()
   assert not list(two.glob(f"{checkpoints.CHECKPOINT_DIR}/*/*.tmp"))
 
-  # The evaluation entry point on 2 processes computes what the reference computed in training.
-  (two / "eval" / "heldout" / "metrics.json").unlink()
-  _wait(*_start([sys.executable, "-m", "experiments.evaluate", f"--workdir={two}",
-                 "--evals=heldout"], 2, tmp_path, "evaluate"))
+  # Its evaluation at the last step (on 2 processes, written by process 0) equals the reference's.
   got = json.loads((two / "eval" / "heldout" / "metrics.json").read_text())
   want = json.loads((reference / "eval" / "heldout" / "metrics.json").read_text())
   assert got["step"] == want["step"] == NUM_STEPS
   assert got["metrics"] == want["metrics"]
 
-  # The sampling entry point on 2 processes draws what 1 process draws, written once.
-  sample = [sys.executable, "-m", "experiments.sample", f"--workdir={two}"]
-  _wait(*_start(sample + [f"--out_dir={tmp_path / 'samples2'}"], 2, tmp_path, "sample2"))
-  _wait(*_start(sample + [f"--out_dir={tmp_path / 'samples1'}"], 1, tmp_path, "sample1",
-                XLA_FLAGS="--xla_force_host_platform_device_count=2"))
-  names = sorted(p.name for p in (tmp_path / "samples1").iterdir())
-  assert names and names == sorted(p.name for p in (tmp_path / "samples2").iterdir())
-  for name in names:
-    assert (tmp_path / "samples1" / name).read_bytes() == \
-        (tmp_path / "samples2" / name).read_bytes(), name
+  # The sampling entry point on 2 processes: its four figures, announced once.
+  texts = _wait(*_start([sys.executable, "-m", "experiments.sample", f"--workdir={two}",
+                         f"--out_dir={tmp_path / 'samples'}"], 2, tmp_path, "sample"))
+  assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+      "elevation.png", "morph.png", "rotation.png", "transformations.png"]
+  assert texts[0].count("wrote") == 4 and "wrote" not in texts[1]
 
 
 def test_distributed_flags_must_come_together(tmp_path):

@@ -114,7 +114,7 @@ class _Targets:
   """Framebuffers for a grid of cols x rows tiles of S x S pixels (one tile per view).
 
   Rendering many views into one atlas needs one clear, resolve and readback instead of one per
-  view (about 10% less CPU time at 64 px; rasterising the 4 samples dominates).
+  view (less CPU time, though rasterising the 4 samples dominates; docs/performance.md).
   """
 
   def __init__(self, ctx: moderngl.Context, size: int, cols: int, rows: int):

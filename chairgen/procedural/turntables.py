@@ -49,7 +49,7 @@ LAYOUTS = ("aubry", "r2n2")
 KEYPOINTS_FILE = "keypoints.json"
 PARTIAL_DIR = ".partial"
 _CHUNK = 64  # Views rendered and held at a time while writing a model.
-PNG_COMPRESS_LEVEL = 1  # zlib level 1: ~5x faster than PIL's default, output still lossless.
+PNG_COMPRESS_LEVEL = 1  # zlib level 1: much faster than PIL's default, still lossless.
 
 
 @dataclasses.dataclass(frozen=True)
