@@ -78,7 +78,7 @@ def create_train_state(config: ml_collections.ConfigDict, model, mesh, num_style
                            jnp.asarray(view), theta)
     return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx)
 
-  # rbg keys compile init several times faster than threefry; init runs once per run.
+  # rbg keys compile init faster than threefry (docs/performance.md); init runs once per run.
   key = jax.random.key(config.seed, impl="rbg")
   return jax.jit(init, out_shardings=replicated)(key)
 
