@@ -408,7 +408,7 @@ def _ensure_built(name: str, data_dir: str | None, build_if_missing: bool) -> No
       builder.download_and_prepare()
       print(f"[input_pipeline] built {name}.", file=sys.stderr, flush=True)
     distributed.wait_for_primary(f"build {name}")
-    if not tfds.builder(name, data_dir=data_dir).is_prepared():
+    if not builder.is_prepared():
       raise FileNotFoundError(f"{name} is not built in {builder.data_dir} after process 0 built "
                               "it: every process needs the same data_dir on a filesystem all "
                               "of them see (config.data.data_dir).")
