@@ -94,7 +94,7 @@ class Generator(nn.Module):
                        f"{style.shape[0]}, {view.shape[0]}, {theta.shape[0]}")
 
   def _dense(self, name: str, units: int, x: Array, relu: bool = True) -> Array:
-    return layers.Dense(units, relu=relu, dtype=self.dtype, name=name)(x)
+    return layers.Dense(units, relu=relu, kernels=self.kernels, dtype=self.dtype, name=name)(x)
 
   def _stream(self, prefix: str, x: Array) -> Array:
     """FC1, FC2 of one input stream."""
@@ -109,14 +109,15 @@ class Generator(nn.Module):
     logvar = self._dense("z_logvar", self.latent_dim, h, relu=False).astype(jnp.float32)
     z = vae_lib.GaussianLatent(name="style_fc2")(
         mean, logvar, sample_prior=sample_prior, deterministic=deterministic)
-    return z.astype(self.dtype), {"z_mean": mean, "z_logvar": logvar}
+    z = z.astype(layers.activation_dtype(self.dtype, self.kernels))
+    return z, {"z_mean": mean, "z_logvar": logvar}
 
   def _expand(self, prefix: str, widths: variants.StreamWidths, h: Array,
               out_channels: int) -> Array:
     """u: FC5 -> 8x8xC -> up-convolutions -> f[B, S, S, out_channels] (no output ReLU)."""
     c0 = self._width(widths.fc5)
     x = layers.Dense(variants.BASE_SIZE ** 2 * c0, out_shape=(variants.BASE_SIZE,) * 2 + (c0,),
-                     dtype=self.dtype, name=f"{prefix}fc5")(h)
+                     kernels=self.kernels, dtype=self.dtype, name=f"{prefix}fc5")(h)
     hidden = variants.hidden_upconv_widths(widths, self.image_size, self.width_multiplier)
     for i, width in enumerate(hidden, start=1):
       x = layers.UpConv(width, kernels=self.kernels, dtype=self.dtype,

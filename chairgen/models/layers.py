@@ -4,7 +4,8 @@ Every layer is its own module whose `__call__` returns the activation the paper 
 (FC outputs after ReLU, FC5 reshaped to its 8x8 feature map, up-convolution feature maps), so
 `chairgen.models.activations` can read and replace activations by module name.  Parameters are
 `kernel` and `bias` directly under the layer's name (e.g. params['fc3']['kernel']), stored in
-float32; `dtype` is the computation dtype.
+float32; `dtype` is the computation dtype (`activation_dtype`: on the CPU path, bfloat16 only
+for the matrix products' inputs).
 
 Initialisation is He et al.'s: zero-mean Gaussian with variance 2 / fan_in (section 4.1), where
 the fan-in of a stride-2 up-convolution is 2 * 2 * Cin (each output pixel sees 2x2 input pixels
@@ -47,6 +48,16 @@ def uses_cpu_kernels(kernels: str) -> bool:
   return kernels == "auto" and jax.default_backend() == "cpu"
 
 
+def activation_dtype(dtype: Dtype, kernels: str) -> Dtype:
+  """The dtype activations are kept in for computation dtype `dtype`.
+
+  With `cpu_kernels` (kernels='auto' on the CPU) float32: `dtype` then applies to the operands
+  of the matrix products only, which sum in float32 (`cpu_kernels` docstring: XLA:CPU's bf16
+  GEMMs are fast, its bf16 element-wise code slow). Elsewhere `dtype` itself.
+  """
+  return jnp.float32 if uses_cpu_kernels(kernels) else dtype
+
+
 class Layer(nn.Module):
   """Base class of named layers (what `activations` intercepts)."""
 
@@ -60,13 +71,17 @@ class Dense(Layer):
   features: int
   relu: bool = True
   out_shape: tuple[int, ...] | None = None   # e.g. (8, 8, C) for FC5
+  kernels: str = "auto"   # one of KERNELS: decides `activation_dtype`
   dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     kernel = self.param("kernel", he_normal, (x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    y = jnp.dot(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
+    if uses_cpu_kernels(self.kernels) and jnp.dtype(self.dtype) != jnp.float32:
+      y = cpu_kernels.matmul(x.astype(jnp.float32), kernel, self.dtype) + bias
+    else:
+      y = jnp.dot(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
     y = _activate(y, self.relu)
     if self.out_shape is not None:
       y = y.reshape(*y.shape[:-1], *self.out_shape)
@@ -86,13 +101,14 @@ class Conv(Layer):
     k = self.kernel_size
     kernel = self.param("kernel", he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    dtype = activation_dtype(self.dtype, self.kernels)
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
     if uses_cpu_kernels(self.kernels) and k == 3:
-      y = cpu_kernels.conv3x3(x, kernel)
+      y = cpu_kernels.conv3x3(x, kernel, operands=self.dtype)
     else:
       y = lax.conv_general_dilated(x, kernel, window_strides=(1, 1), padding="SAME",
                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return _activate(y + bias.astype(self.dtype), self.relu)
+    return _activate(y + bias.astype(dtype), self.relu)
 
 
 class UpConv(Layer):
@@ -111,9 +127,10 @@ class UpConv(Layer):
                         (upconv_lib.KERNEL_SIZE, upconv_lib.KERNEL_SIZE, x.shape[-1],
                          self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    dtype = activation_dtype(self.dtype, self.kernels)
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
     if uses_cpu_kernels(self.kernels):
-      y = cpu_kernels.upconv(x, kernel)
+      y = cpu_kernels.upconv(x, kernel, operands=self.dtype)
     else:
       y = upconv_lib.upconv_reference(x, kernel)
-    return _activate(y + bias.astype(self.dtype), self.relu)
+    return _activate(y + bias.astype(dtype), self.relu)

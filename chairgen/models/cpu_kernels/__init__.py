@@ -9,13 +9,21 @@ gradients:
 - `conv3x3`: Winograd F(2x2, 3x3) (`winograd.py`);
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
-  (`phase.upconv_phase`) for the narrower ones; per layer, the faster of the two on XLA:CPU.
+  (`phase.upconv_phase`) for the narrower ones; per layer, the faster of the two on XLA:CPU;
+- `matmul`: the FC layers' x · W, for bfloat16 operands (`matmul.py`).
+
+`model.dtype='bfloat16'` reaches these as `operands`: the GEMMs take bf16 inputs and sum in
+float32 while activations, transforms and gradients stay float32, because XLA:CPU's bf16 GEMMs
+are fast where the CPU has bf16 dot products and its bf16 element-wise code is slow
+(docs/performance.md). The narrow phase-form up-convolutions stay float32: bf16 GEMMs that
+narrow gained nothing there.
 
 Everywhere else, and with `model.kernels='xla'`, the generator uses XLA's own convolutions
 (cuDNN and the TPU compiler are tuned for those). Parameters are the same either way, so a
 checkpoint trained with one switch loads with the other (tests/test_models.py).
 """
 
+from chairgen.models.cpu_kernels.matmul import matmul
 from chairgen.models.cpu_kernels.phase import upconv_phase
 from chairgen.models.cpu_kernels.winograd import conv3x3, upconv_winograd
 
@@ -25,11 +33,15 @@ from chairgen.models.cpu_kernels.winograd import conv3x3, upconv_winograd
 WINOGRAD_MIN_CHANNELS = 64
 
 
-def upconv(x_BxHxWxCin, kernel_4x4xCinxCout):
-  """The up-convolution of `chairgen.models.upconv`, the faster way for this layer's width."""
+def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
+  """The up-convolution of `chairgen.models.upconv`, the faster way for this layer's width.
+
+  operands: the GEMM input dtype of the Winograd form (see above); default x's.
+  """
   if kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS:
-    return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout)
+    return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout, operands)
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
-__all__ = ["WINOGRAD_MIN_CHANNELS", "conv3x3", "upconv", "upconv_phase", "upconv_winograd"]
+__all__ = ["WINOGRAD_MIN_CHANNELS", "conv3x3", "matmul", "upconv", "upconv_phase",
+           "upconv_winograd"]

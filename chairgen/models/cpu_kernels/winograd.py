@@ -86,13 +86,17 @@ def transform_upconv_kernel(phase_kernels: Array) -> Array:
   return u.reshape(36, *phase_kernels.shape[4:])
 
 
-def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int) -> Array:
-  """V = B^T d B for every tile d of the 1-padded input at `step`: f[T, B*H/step*W/step, C]."""
+def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype=None) -> Array:
+  """V = B^T d B for every tile d of the 1-padded input at `step`: f[T, B*H/step*W/step, C].
+
+  dtype: V's dtype (default x's), cast before the transforms are stacked so that the cast
+  fuses into them.
+  """
   b, h, w, c = x_BxHxWxC.shape
   n = bt.shape[1]
   x_pad = jnp.pad(x_BxHxWxC, ((0, 0), (1, 1), (1, 1), (0, 0)))
   rows = tiles.combine(bt, [x_pad[:, i:i + h:step] for i in range(n)])   # [B, H/step, W+2, C]
-  v = [col for row in rows
+  v = [col.astype(dtype or x_BxHxWxC.dtype) for row in rows
        for col in tiles.combine(bt, [row[:, :, j:j + w:step] for j in range(n)])]
   return jnp.stack(v).reshape(len(bt) ** 2, b * (h // step) * (w // step), c)
 
@@ -113,28 +117,35 @@ def output_tiles(m_TxNxC: Array, at: np.ndarray, batch: int, tiles_h: int, tiles
   return tiles.interleave(lambda r, s: out[r][s], len(at))
 
 
-def _products(x: Array, u: Array, bt: np.ndarray, at: np.ndarray, step: int
+def _products(x: Array, u: Array, bt: np.ndarray, at: np.ndarray, step: int, operands
               ) -> tuple[Array, Array]:
-  """(y, V): the tiled products of x with the transformed kernel u, and V for the VJP."""
+  """(y, V): the tiled products of x with the transformed kernel u, and V for the VJP.
+
+  V and U enter the GEMMs in the `operands` dtype, which accumulate in float32.
+  """
   b, h, w, _ = x.shape
-  v = input_tiles(x, bt, step)
-  prod = jnp.einsum("tnc,tco->tno", v, u, preferred_element_type=jnp.float32)
+  v = input_tiles(x, bt, step, operands)
+  prod = jnp.einsum("tnc,tco->tno", v, u.astype(operands), preferred_element_type=jnp.float32)
   return output_tiles(prod.astype(x.dtype), at, b, h // step, w // step), v
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str) -> Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str,
+                   operands: str | None = None) -> Array:
   """Y = A^T [U ⊙ (B^T d B)] A over the 4x4, stride-2 tiles d of x (TILE_TRANSFORMS[transform]).
 
   x f[B, H, W, Cin] with H, W even, u f[T, Cin, Cout] -> f[B, H/2 len(A^T), W/2 len(A^T), Cout].
+  operands: the dtype of the GEMMs' inputs (default x's): 'bfloat16' with float32 x and u
+  multiplies bf16 matrices into float32 sums while the transforms, the output and the gradients
+  stay float32 (XLA:CPU's bf16 element-wise code is slow, its bf16 GEMMs fast; docs/models.md).
   """
   bt, at = TILE_TRANSFORMS[transform]
-  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, 2)[0]
+  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, 2, operands or x_BxHxWxCin.dtype)[0]
 
 
-def _tiled_products_fwd(x, u, transform):
+def _tiled_products_fwd(x, u, transform, operands):
   bt, at = TILE_TRANSFORMS[transform]
-  y, v = _products(x, u, bt, at, 2)
+  y, v = _products(x, u, bt, at, 2, operands or x.dtype)
   return y, (v, u)
 
 
@@ -143,34 +154,39 @@ def _tiled_products_fwd(x, u, transform):
 _INPUT_TAPS = (((1, 0), (3, -1)), ((2, 0), (0, 1)))
 
 
-def _tiled_products_bwd(transform, residuals, dy):
+def _tiled_products_bwd(transform, operands, residuals, dy):
   """Both gradients as two batched GEMMs between elementwise transforms (no scatters).
 
   dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, and dX gathers B dV Bᵀ from the (up to)
   four tiles that overlap each input pixel, by pixel parity.
   """
+  del operands  # V is stored in the operand dtype; dM and U follow it
   bt, at = TILE_TRANSFORMS[transform]
   v, u = residuals
   f, n = at.shape
   b, out_h, out_w, c_out = dy.shape
   dm = _both_axes(at.T, lambda r, s: dy[:, r::f, s::f])                 # [i][j] f[B, th, tw, C]
-  dm = jnp.stack([x for row in dm for x in row]).reshape(n * n, -1, c_out)
-  dv = jnp.einsum("tno,tco->tnc", dm, u, preferred_element_type=jnp.float32).astype(v.dtype)
+  dm = jnp.stack([x.astype(v.dtype) for row in dm for x in row]).reshape(n * n, -1, c_out)
+  dv = jnp.einsum("tno,tco->tnc", dm, u.astype(v.dtype), preferred_element_type=jnp.float32)
   du = jnp.einsum("tnc,tno->tco", v, dm, preferred_element_type=jnp.float32).astype(u.dtype)
   c_in = v.shape[-1]
-  dv = dv.reshape(n, n, b, out_h // f, out_w // f, c_in)
+  dv = dv.astype(dy.dtype).reshape(n, n, b, out_h // f, out_w // f, c_in)
   wt = _both_axes(bt.T, lambda i, j: dv[i, j])                          # [q][q'] f[B, th, tw, C]
   dx = tiles.interleave(lambda r, s: sum(
       tiles.shift_tiles(tiles.shift_tiles(wt[i][j], sy, 1), sx, 2)
       for i, sy in _INPUT_TAPS[r] for j, sx in _INPUT_TAPS[s]))
-  return dx.astype(v.dtype), du
+  return dx.astype(dy.dtype), du   # y, so dy, has x's dtype
 
 
 tiled_products.defvjp(_tiled_products_fwd, _tiled_products_bwd)
 
 
-def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
-  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO), as F(2x2, 3x3): f[B, H, W, Cout]."""
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands: str | None = None
+            ) -> Array:
+  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO), as F(2x2, 3x3): f[B, H, W, Cout].
+
+  operands: dtype of the GEMMs' inputs (see `tiled_products`); default x's.
+  """
   if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
     raise ValueError(f"winograd.conv3x3 takes x [B, H, W, C] and a [3, 3, Cin, Cout] kernel, "
                      f"got {x_BxHxWxCin.shape} and {kernel_3x3xCinxCout.shape}")
@@ -180,19 +196,22 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
                      f"input has {c_in}")
   if h % 2 or w % 2:
     raise ValueError(f"winograd.conv3x3 needs an even height and width, got {h}x{w}")
-  return tiled_products(x_BxHxWxCin, transform_kernel(kernel_3x3xCinxCout), "conv3x3_f2")
+  return tiled_products(x_BxHxWxCin, transform_kernel(kernel_3x3xCinxCout), "conv3x3_f2",
+                        operands)
 
 
-def upconv_winograd(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+def upconv_winograd(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array,
+                    operands: str | None = None) -> Array:
   """Up-convolution as Winograd F(2x2, 2x2) per output phase: f[B, 2H, 2W, Cout].
 
   36 batched GEMMs [B·H/2·W/2, Cin] x [Cin, Cout] per 4x4 output tile (2.25 products per
   output pixel where `upconv_phase` has 4), gradients as batched GEMMs too
-  (`winograd.tiled_products`).  Odd-sized inputs fall back to `upconv_phase`.
+  (`winograd.tiled_products`, whose `operands` this passes on).  Odd-sized inputs fall back
+  to `upconv_phase` (in x's dtype).
   """
   check_shapes(x_BxHxWxCin, kernel_4x4xCinxCout)
   _, h, w, _ = x_BxHxWxCin.shape
   if h % 2 or w % 2:
     return phase.upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
   u = transform_upconv_kernel(phase.phase_kernels(kernel_4x4xCinxCout))
-  return tiled_products(x_BxHxWxCin, u, "upconv_f2")
+  return tiled_products(x_BxHxWxCin, u, "upconv_f2", operands)
