@@ -86,11 +86,13 @@ def transform_upconv_kernel(phase_kernels: Array) -> Array:
   return u.reshape(36, *phase_kernels.shape[4:])
 
 
-def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype=None) -> Array:
+def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype=None,
+                transposed: bool = False) -> Array:
   """V = B^T d B for every tile d of the 1-padded input at `step`: f[T, B*H/step*W/step, C].
 
   dtype: V's dtype (default x's), cast before the transforms are stacked so that the cast
-  fuses into them.
+  fuses into them. transposed: Vᵀ f[T, C, B*H/step*W/step] instead, stacked from transposed
+  transforms (not a transpose of V, which XLA would fold into the product that reads it).
   """
   b, h, w, c = x_BxHxWxC.shape
   n = bt.shape[1]
@@ -98,7 +100,10 @@ def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype=None) -> Arra
   rows = tiles.combine(bt, [x_pad[:, i:i + h:step] for i in range(n)])   # [B, H/step, W+2, C]
   v = [col.astype(dtype or x_BxHxWxC.dtype) for row in rows
        for col in tiles.combine(bt, [row[:, :, j:j + w:step] for j in range(n)])]
-  return jnp.stack(v).reshape(len(bt) ** 2, b * (h // step) * (w // step), c)
+  tiles_n = b * (h // step) * (w // step)
+  if transposed:
+    return jnp.stack([jnp.moveaxis(x, -1, 0).reshape(c, tiles_n) for x in v])
+  return jnp.stack(v).reshape(len(bt) ** 2, tiles_n, c)
 
 
 def _both_axes(matrix: np.ndarray, part: Callable[[int, int], Array]) -> list[list[Array]]:
@@ -129,6 +134,19 @@ def _products(x: Array, u: Array, bt: np.ndarray, at: np.ndarray, step: int, ope
   return output_tiles(prod.astype(x.dtype), at, b, h // step, w // step), v
 
 
+def _kernel_grad_operand(x: Array, v: Array, bt: np.ndarray, step: int) -> Array:
+  """What dU = Vᵀ dM reads: V itself in float32, Vᵀ laid out in bf16.
+
+  XLA:CPU's GEMM library multiplies bf16 only along operands' last axis; given V, whose tile
+  axis is not last, XLA converts V and dM to float32 for this product (two more passes, and a
+  float32 GEMM). Vᵀ, stacked from the transforms, lets it run in bf16: 5x faster for the wide
+  layers (docs/performance.md). In float32 the product is as fast either way.
+  """
+  if v.dtype == jnp.float32:
+    return v
+  return input_tiles(x, bt, step, v.dtype, transposed=True)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str,
                    operands: str | None = None) -> Array:
@@ -146,7 +164,7 @@ def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str,
 def _tiled_products_fwd(x, u, transform, operands):
   bt, at = TILE_TRANSFORMS[transform]
   y, v = _products(x, u, bt, at, 2, operands or x.dtype)
-  return y, (v, u)
+  return y, (_kernel_grad_operand(x, v, bt, 2), u)
 
 
 # Input row q = 2p + r is row i of tile p + s: the (i, s) pairs for r = 0, 1 (tile p covers
@@ -160,22 +178,23 @@ def _tiled_products_bwd(transform, operands, residuals, dy):
   dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, and dX gathers B dV Bᵀ from the (up to)
   four tiles that overlap each input pixel, by pixel parity.
   """
-  del operands  # V is stored in the operand dtype; dM and U follow it
   bt, at = TILE_TRANSFORMS[transform]
-  v, u = residuals
+  v_or_vt, u = residuals
+  op_dtype = jnp.dtype(operands or dy.dtype)   # y, so dy, has x's dtype
   f, n = at.shape
   b, out_h, out_w, c_out = dy.shape
   dm = _both_axes(at.T, lambda r, s: dy[:, r::f, s::f])                 # [i][j] f[B, th, tw, C]
-  dm = jnp.stack([x.astype(v.dtype) for row in dm for x in row]).reshape(n * n, -1, c_out)
-  dv = jnp.einsum("tno,tco->tnc", dm, u.astype(v.dtype), preferred_element_type=jnp.float32)
-  du = jnp.einsum("tnc,tno->tco", v, dm, preferred_element_type=jnp.float32).astype(u.dtype)
-  c_in = v.shape[-1]
+  dm = jnp.stack([x.astype(op_dtype) for row in dm for x in row]).reshape(n * n, -1, c_out)
+  dv = jnp.einsum("tno,tco->tnc", dm, u.astype(op_dtype), preferred_element_type=jnp.float32)
+  grad_product = "tnc,tno->tco" if op_dtype == jnp.float32 else "tcn,tno->tco"
+  du = jnp.einsum(grad_product, v_or_vt, dm, preferred_element_type=jnp.float32).astype(u.dtype)
+  c_in = u.shape[1]
   dv = dv.astype(dy.dtype).reshape(n, n, b, out_h // f, out_w // f, c_in)
   wt = _both_axes(bt.T, lambda i, j: dv[i, j])                          # [q][q'] f[B, th, tw, C]
   dx = tiles.interleave(lambda r, s: sum(
       tiles.shift_tiles(tiles.shift_tiles(wt[i][j], sy, 1), sx, 2)
       for i, sy in _INPUT_TAPS[r] for j, sx in _INPUT_TAPS[s]))
-  return dx.astype(dy.dtype), du   # y, so dy, has x's dtype
+  return dx.astype(dy.dtype), du
 
 
 tiled_products.defvjp(_tiled_products_fwd, _tiled_products_bwd)
