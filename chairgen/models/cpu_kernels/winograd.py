@@ -70,29 +70,35 @@ TILE_TRANSFORMS = {
 
 
 def transform_kernel(kernel_3x3xCinxCout: Array) -> Array:
-  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[16, Cin, Cout]."""
-  g = jnp.asarray(F2_3[1], kernel_3x3xCinxCout.dtype)
-  u = jnp.einsum("ai,ijco,bj->abco", g, kernel_3x3xCinxCout, g)
-  return u.reshape(-1, *kernel_3x3xCinxCout.shape[2:])
+  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[16, Cin, Cout].
+
+  As sums of the kernel's taps (`_both_axes`), which XLA fuses into one loop: as an einsum,
+  XLA:CPU ran it as skinny GEMMs ([Cin·Cout·3, 3] x [3, 4]) at several ms each, per step.
+  """
+  u = _both_axes(F2_3[1], lambda i, j: kernel_3x3xCinxCout[i, j])        # [a][b] f[Cin, Cout]
+  return jnp.stack([x for row in u for x in row])
 
 
 def transform_upconv_kernel(phase_kernels: Array) -> Array:
   """U of the four phases: f[ry, rx, 2, 2, Cin, Cout] -> f[36, Cin, Cout], in B^T's order.
 
-  Product (3 ry + i, 3 rx + j) of a tile is V[3 ry + i, 3 rx + j] U[ry, rx][i, j].
+  Product (3 ry + i, 3 rx + j) of a tile is V[3 ry + i, 3 rx + j] U[ry, rx][i, j] (sums of
+  taps, as in `transform_kernel`).
   """
-  g = jnp.asarray(F2_2[1], phase_kernels.dtype)
-  u = jnp.einsum("ia,yxabco,jb->yixjco", g, phase_kernels, g)
-  return u.reshape(36, *phase_kernels.shape[4:])
+  g = F2_2[1]
+  u = [[_both_axes(g, lambda a, b, ry=ry, rx=rx: phase_kernels[ry, rx, a, b])
+        for rx in range(2)] for ry in range(2)]                        # [ry][rx][i][j]
+  return jnp.stack([u[ry][rx][i][j] for ry in range(2) for i in range(3)
+                    for rx in range(2) for j in range(3)])
 
 
 def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype=None,
                 transposed: bool = False) -> Array:
   """V = B^T d B for every tile d of the 1-padded input at `step`: f[T, B*H/step*W/step, C].
 
-  dtype: V's dtype (default x's), cast before the transforms are stacked so that the cast
-  fuses into them. transposed: Vᵀ f[T, C, B*H/step*W/step] instead, stacked from transposed
-  transforms (not a transpose of V, which XLA would fold into the product that reads it).
+  dtype: V's dtype (default x's). transposed: Vᵀ f[T, C, B*H/step*W/step] instead, stacked
+  from transposed transforms (not a transpose of V, which XLA would fold into the product
+  that reads it).
   """
   b, h, w, c = x_BxHxWxC.shape
   n = bt.shape[1]
