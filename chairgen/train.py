@@ -94,15 +94,6 @@ def prepare_targets(batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Arra
   return image * mask, mask
 
 
-def global_norm(tree) -> jax.Array:
-  """‖tree‖₂ as a sum of dot products x · x (optax.tree.norm's value).
-
-  Not Σ x²: XLA:CPU then shares the squares with Adam's second moment and writes them out as
-  one more gradient-sized array per step (16.8M floats for FC5), which x · x never makes.
-  """
-  return jnp.sqrt(sum(jnp.vdot(x, x).astype(jnp.float32) for x in jax.tree.leaves(tree)))
-
-
 def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: int
                     ) -> Callable[[TrainState, Mapping[str, jax.Array]], tuple[TrainState, dict]]:
   """Builds the jitted step: augment (T_θ) on device, loss of eq. (1) or the VAE bound, Adam.
@@ -133,7 +124,7 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
       return losses.compute(outputs, target_image, target_mask, config.loss)
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    grad_norm = global_norm(grads)
+    grad_norm = optax.tree.norm(grads)
     learning_rate = learning_rate_schedule(config.optimizer)(state.step)
     # Adam's step is at most ~learning_rate per parameter for finite gradients, so finite loss,
     # gradients and learning rate imply finite updated parameters.  Deciding before the update
