@@ -77,4 +77,3 @@ def test_bad_shapes_raise():
     winograd.conv3x3(x[:, :7], kernel)
   with pytest.raises(ValueError, match="3, 3, Cin, Cout"):
     winograd.conv3x3(x, jnp.zeros((5, 5, 3, 2)))
-
