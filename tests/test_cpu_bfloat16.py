@@ -93,7 +93,9 @@ def test_bfloat16_generator_on_the_cpu_multiplies_bf16_and_keeps_float32_activat
   config = models.default_config()
   config.name, config.width_multiplier, config.dtype = "1s-S-deep", 0.25, "bfloat16"
   model = models.create_model(config, num_styles=5, image_size=32)
-  assert jax.default_backend() == "cpu" and model.kernels == "auto"
+  if jax.default_backend() != "cpu":
+    pytest.skip("the bf16-products policy is the CPU path's (kernels='auto' on the CPU)")
+  assert model.kernels == "auto"
   style = jax.nn.one_hot(jnp.arange(2) % 5, 5)
   view = jnp.tile(jnp.array([[0.0, 1.0, 0.5, 0.8660254]]), (2, 1))
   theta = augment.identity_theta(2)
