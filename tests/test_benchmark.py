@@ -83,3 +83,22 @@ def test_torch_reference_matches_jax_model(image_size):
   want, _ = losses.compute(expected, target_image, target_mask, losses.default_config())
   got = torch_reference.loss_fn(rgb, logits, torch.from_numpy(image), torch.from_numpy(mask))
   assert float(got) == pytest.approx(float(want), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_profile_step_reports_ops_by_layer_and_kind_and_times_the_products():
+  tool = os.path.join(ROOT, "tools", "profile_step.py")
+  proc = subprocess.run([sys.executable, tool, "--size=32", "--batch=4", "--top=5"],
+                        capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = proc.stdout
+  assert "op time per step" in out and "by layer:" in out and "by kind:" in out
+  assert "conv1 bwd" in out and "YNNPACK fusion" in out
+  proc = subprocess.run([sys.executable, tool, "--products", "--size=32", "--batch=4",
+                         "--repeats=1"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("upconv", "conv"))]
+  # 32 px: upconv1 (256 outputs, Winograd) and conv1; upconv2 (5 outputs) is not Winograd.
+  assert [(r[0], r[-4]) for r in rows] == [("upconv1", "f32"), ("upconv1", "bf16"),
+                                           ("conv1", "f32"), ("conv1", "bf16")], rows
+  assert all(float(ms) > 0 for r in rows for ms in r[-3:])

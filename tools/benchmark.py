@@ -247,6 +247,7 @@ def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles
     jax.block_until_ready((holder["state"], metrics))
 
   contender = Contender(name, step, compile_s, memory)
+  contender.compiled = compiled  # type: ignore[attr-defined]  # for tools/profile_step.py
   contender.finish = lambda: _device_peak(contender)  # type: ignore[attr-defined]
   del rss, batch_size
   return contender

@@ -92,24 +92,27 @@ def transform_upconv_kernel(phase_kernels: Array) -> Array:
                     for rx in range(2) for j in range(3)])
 
 
-def input_tiles(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype=None,
-                transposed: bool = False) -> Array:
-  """V = B^T d B for every tile d of the 1-padded input at `step`: f[T, B*H/step*W/step, C].
-
-  dtype: V's dtype (default x's). transposed: Vᵀ f[T, C, B*H/step*W/step] instead, stacked
-  from transposed transforms (not a transpose of V, which XLA would fold into the product
-  that reads it).
+def tile_transforms(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype) -> list[Array]:
+  """B^T d B for every tile d of the 1-padded input at `step`, one array per position in the
+  transformed tile: len(bt)**2 x f[B, H/step, W/step, C], in `dtype`.
   """
-  b, h, w, c = x_BxHxWxC.shape
+  _, h, w, _ = x_BxHxWxC.shape
   n = bt.shape[1]
   x_pad = jnp.pad(x_BxHxWxC, ((0, 0), (1, 1), (1, 1), (0, 0)))
   rows = tiles.combine(bt, [x_pad[:, i:i + h:step] for i in range(n)])   # [B, H/step, W+2, C]
-  v = [col.astype(dtype or x_BxHxWxC.dtype) for row in rows
-       for col in tiles.combine(bt, [row[:, :, j:j + w:step] for j in range(n)])]
-  tiles_n = b * (h // step) * (w // step)
-  if transposed:
-    return jnp.stack([jnp.moveaxis(x, -1, 0).reshape(c, tiles_n) for x in v])
-  return jnp.stack(v).reshape(len(bt) ** 2, tiles_n, c)
+  return [col.astype(dtype) for row in rows
+          for col in tiles.combine(bt, [row[:, :, j:j + w:step] for j in range(n)])]
+
+
+def _stack_tiles(parts: list[Array]) -> Array:
+  """V f[T, N, C] from `tile_transforms`' parts (N = B * tiles high * tiles wide)."""
+  return jnp.stack(parts).reshape(len(parts), -1, parts[0].shape[-1])
+
+
+def _stack_tiles_transposed(parts: list[Array]) -> Array:
+  """Vᵀ f[T, C, N], stacked from transposed parts: not a transpose of V, which XLA would fold
+  back into the product that reads it."""
+  return jnp.stack([jnp.moveaxis(x, -1, 0).reshape(x.shape[-1], -1) for x in parts])
 
 
 def _both_axes(matrix: np.ndarray, part: Callable[[int, int], Array]) -> list[list[Array]]:
@@ -130,27 +133,22 @@ def output_tiles(m_TxNxC: Array, at: np.ndarray, batch: int, tiles_h: int, tiles
 
 def _products(x: Array, u: Array, bt: np.ndarray, at: np.ndarray, step: int, operands
               ) -> tuple[Array, Array]:
-  """(y, V): the tiled products of x with the transformed kernel u, and V for the VJP.
+  """(y, what dU = Vᵀ dM reads): the tiled products of x with the transformed kernel u.
 
-  V and U enter the GEMMs in the `operands` dtype, which accumulate in float32.
+  V and U enter the GEMMs in the `operands` dtype (default x's) and sum in float32. For the
+  VJP: V itself in float32, Vᵀ in bf16. XLA:CPU's GEMM library multiplies bf16 only along the
+  operands' last axis; given V, whose tile axis is not last, XLA converts V and dM to float32
+  for dU (two more passes and a float32 GEMM), while Vᵀ keeps it bf16: 5x faster for the
+  wide layers (docs/performance.md). In float32 the product is as fast either way.
   """
   b, h, w, _ = x.shape
-  v = input_tiles(x, bt, step, operands)
+  operands = jnp.dtype(operands or x.dtype)
+  parts = tile_transforms(x, bt, step, operands)
+  v = _stack_tiles(parts)
   prod = jnp.einsum("tnc,tco->tno", v, u.astype(operands), preferred_element_type=jnp.float32)
-  return output_tiles(prod.astype(x.dtype), at, b, h // step, w // step), v
-
-
-def _kernel_grad_operand(x: Array, v: Array, bt: np.ndarray, step: int) -> Array:
-  """What dU = Vᵀ dM reads: V itself in float32, Vᵀ laid out in bf16.
-
-  XLA:CPU's GEMM library multiplies bf16 only along operands' last axis; given V, whose tile
-  axis is not last, XLA converts V and dM to float32 for this product (two more passes, and a
-  float32 GEMM). Vᵀ, stacked from the transforms, lets it run in bf16: 5x faster for the wide
-  layers (docs/performance.md). In float32 the product is as fast either way.
-  """
-  if v.dtype == jnp.float32:
-    return v
-  return input_tiles(x, bt, step, v.dtype, transposed=True)
+  y = output_tiles(prod.astype(x.dtype), at, b, h // step, w // step)
+  # _tiled_products_bwd picks its dU product by the same rule.
+  return y, (v if operands == jnp.float32 else _stack_tiles_transposed(parts))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -164,13 +162,13 @@ def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str,
   stay float32 (XLA:CPU's bf16 element-wise code is slow, its bf16 GEMMs fast; docs/models.md).
   """
   bt, at = TILE_TRANSFORMS[transform]
-  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, 2, operands or x_BxHxWxCin.dtype)[0]
+  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, 2, operands)[0]
 
 
 def _tiled_products_fwd(x, u, transform, operands):
   bt, at = TILE_TRANSFORMS[transform]
-  y, v = _products(x, u, bt, at, 2, operands or x.dtype)
-  return y, (_kernel_grad_operand(x, v, bt, 2), u)
+  y, v_or_vt = _products(x, u, bt, at, 2, operands)
+  return y, (v_or_vt, u)
 
 
 # Input row q = 2p + r is row i of tile p + s: the (i, s) pairs for r = 0, 1 (tile p covers
@@ -192,7 +190,7 @@ def _tiled_products_bwd(transform, operands, residuals, dy):
   dm = _both_axes(at.T, lambda r, s: dy[:, r::f, s::f])                 # [i][j] f[B, th, tw, C]
   dm = jnp.stack([x.astype(op_dtype) for row in dm for x in row]).reshape(n * n, -1, c_out)
   dv = jnp.einsum("tno,tco->tnc", dm, u.astype(op_dtype), preferred_element_type=jnp.float32)
-  grad_product = "tnc,tno->tco" if op_dtype == jnp.float32 else "tcn,tno->tco"
+  grad_product = "tnc,tno->tco" if op_dtype == jnp.float32 else "tcn,tno->tco"   # see _products
   du = jnp.einsum(grad_product, v_or_vt, dm, preferred_element_type=jnp.float32).astype(u.dtype)
   c_in = u.shape[1]
   dv = dv.astype(dy.dtype).reshape(n, n, b, out_h // f, out_w // f, c_in)

@@ -1,0 +1,182 @@
+r"""Where the CPU train step's time goes: per-op times from a jax.profiler trace, by layer and kind.
+
+    python tools/profile_step.py [--size=128] [--batch=32] [--dtype=float32] [--top=30]
+    python tools/profile_step.py --products          # the Winograd GEMMs alone, f32 vs bf16
+
+Traces `--trace_steps` steps of the benchmark's T_θ-off step (`tools/benchmark.py`'s jax-float32 /
+jax-bfloat16 contenders) after warm-up, sums each XLA op's durations from the trace (the
+perfetto JSON that `jax.profiler.trace` writes), and prints the `--top` ops with their HLO
+shape, then sums by generator layer (forward / backward, from the op's metadata) and by kind
+(YNNPACK fusion, other dot, concatenation, copy, loop fusion). On a 2-core CPU independent ops
+may overlap, so the sums are op time, close to but not exactly the step time.
+
+--products times, for each Winograd layer of 1s-S-deep at `--size` and `--batch`, the forward
+GEMM V·U and the kernel-gradient GEMM Vᵀ·dM (as V contracted on its tile axis, and as a
+laid-out Vᵀ) in float32 and in bf16 with float32 sums: the figures behind `model.dtype`'s CPU
+policy (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+
+import benchmark                       # tools/: sets up the repository import path
+from chairgen import host_memory       # pylint: disable=g-bad-import-order
+from chairgen.models import cpu_kernels
+from chairgen.models import variants
+
+_SIZE = flags.DEFINE_integer("size", 128, "Image size.")
+_BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "config.model.dtype.")
+_STEPS = flags.DEFINE_integer("trace_steps", 3, "Traced steps (after 5 warm-up steps).")
+_TOP = flags.DEFINE_integer("top", 30, "Ops to list.")
+_PRODUCTS = flags.DEFINE_bool("products", False, "Time the Winograd GEMMs alone instead.")
+_REPEATS = flags.DEFINE_integer("repeats", 7, "--products: timed runs per product (median).")
+
+
+def op_times(trace_dir: str, steps: int) -> dict[str, float]:
+  """Milliseconds per step of every complete ('X') event in the trace, by name."""
+  path, = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)
+  with gzip.open(path) as f:
+    trace = json.load(f)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  total = collections.Counter()
+  for e in events:
+    if e.get("ph") == "X" and "dur" in e:
+      total[e["name"]] += e["dur"] / 1000 / steps
+  return total
+
+
+def hlo_lines(hlo_text: str) -> dict[str, str]:
+  """Instruction name -> its line in the optimised HLO."""
+  lines = {}
+  for line in hlo_text.splitlines():
+    m = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = ", line)
+    if m:
+      lines.setdefault(m.group(1), line.strip())
+  return lines
+
+
+def classify(line: str) -> tuple[str, str]:
+  """(generator layer and pass, kind) of an HLO instruction line."""
+  op = (re.search(r'op_name="([^"]*)"', line) or [None, ""])[1]
+  layer = re.search(r"Generator\._expand/(\w+)/", op)
+  where = layer.group(1) if layer else ("other generator" if "Generator" in op else "rest")
+  where += " bwd" if "transpose(" in op else " fwd"
+  if "__ynn_fusion" in line:
+    kind = "YNNPACK fusion (GEMMs, reductions)"
+  elif re.search(r" dot\(", line):
+    kind = "other dot (Eigen)"
+  elif "concatenate(" in line:
+    kind = "concatenation"
+  elif re.search(r" copy\(", line):
+    kind = "copy"
+  else:
+    kind = "loop fusion / other"
+  return where, kind
+
+
+def profile_step() -> None:
+  config = benchmark.jax_config(_DTYPE.value, False, None)
+  batch = benchmark.synthetic_batch(_SIZE.value, _BATCH.value, 809, 0)
+  rss = benchmark.PeakRss()
+  contender = benchmark.make_jax_contender(_DTYPE.value, config, _SIZE.value, _BATCH.value, 809,
+                                           batch, rss)
+  for _ in range(5):
+    contender.step()
+  times = []
+  for _ in range(5):
+    start = time.perf_counter()
+    contender.step()
+    times.append(1e3 * (time.perf_counter() - start))
+  print(f"{_SIZE.value} px, batch {_BATCH.value}, {_DTYPE.value}: step "
+        f"{sorted(times)[2]:.0f} ms (median of 5, untraced)")
+  with tempfile.TemporaryDirectory() as trace_dir:
+    with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+      for _ in range(_STEPS.value):
+        contender.step()
+    times_ms = op_times(trace_dir, _STEPS.value)
+  lines = hlo_lines(contender.compiled.as_text())
+  ops = {name: ms for name, ms in times_ms.items() if name in lines}
+  print(f"\nop time per step {sum(ops.values()):.0f} ms; the {_TOP.value} longest ops:")
+  for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[:_TOP.value]:
+    print(f"{ms:8.1f} ms  {lines[name][:150]}")
+  by_layer, by_kind = collections.Counter(), collections.Counter()
+  for name, ms in ops.items():
+    where, kind = classify(lines[name])
+    by_layer[where] += ms
+    by_kind[kind] += ms
+  for title, table in (("by layer", by_layer), ("by kind", by_kind)):
+    print(f"\n{title}:")
+    for key, ms in table.most_common():
+      print(f"{ms:8.1f} ms  {key}")
+
+
+def winograd_products(size: int, batch: int) -> list[tuple[str, int, int, int, int]]:
+  """(layer, T, N, C, O) of the Winograd GEMMs of 1s-S-deep at `size`: T tile positions, N
+  tiles, C inputs, O outputs."""
+  widths = variants.VARIANTS["1s-S-deep"].streams[0][1]
+  hidden = variants.hidden_upconv_widths(widths, size, 1.0)
+  layers, c_in, s = [], widths.fc5, variants.BASE_SIZE
+  for i, c_out in enumerate(hidden, start=1):   # upconv i: s -> 2s, then conv i at 2s
+    if c_out >= cpu_kernels.WINOGRAD_MIN_CHANNELS:
+      layers.append((f"upconv{i}", 36, batch * (s // 2) ** 2, c_in, c_out))
+    layers.append((f"conv{i}", 16, batch * s ** 2, c_out, c_out))
+    c_in, s = c_out, 2 * s
+  return layers
+
+
+def time_products() -> None:
+  f32 = jnp.float32
+  print(f"Winograd GEMMs of 1s-S-deep, {_SIZE.value} px, batch {_BATCH.value}, ms "
+        f"(median of {_REPEATS.value}):")
+  print(f"{'layer':8s} {'T x N x C x O':>22s} {'':5s} {'V·U':>7s} {'Vᵀ·dM as V':>11s} "
+        f"{'Vᵀ·dM as Vᵀ':>12s}")
+  for name, t, n, c, o in winograd_products(_SIZE.value, _BATCH.value):
+    key = jax.random.split(jax.random.key(0), 3)
+    v, u, dm = (jax.random.normal(k, shape) for k, shape in
+                zip(key, ((t, n, c), (t, c, o), (t, n, o))))
+    for dtype, dtype_label in (("float32", "f32"), ("bfloat16", "bf16")):
+      v_, u_, dm_ = (a.astype(dtype) for a in (v, u, dm))
+      vt = jnp.swapaxes(v_, 1, 2) + 0      # laid out, outside the timed program
+      row = []
+      for spec, a, b in (("tnc,tco->tno", v_, u_), ("tnc,tno->tco", v_, dm_),
+                         ("tcn,tno->tco", vt, dm_)):
+        fn = jax.jit(lambda a, b, spec=spec: jnp.einsum(spec, a, b, preferred_element_type=f32))
+        jax.block_until_ready(fn(a, b))            # compile
+        runs = []
+        for _ in range(_REPEATS.value):
+          start = time.perf_counter()
+          jax.block_until_ready(fn(a, b))
+          runs.append(1e3 * (time.perf_counter() - start))
+        row.append(sorted(runs)[len(runs) // 2])
+      print(f"{name:8s} {f'{t} x {n} x {c} x {o}':>22s} {dtype_label:5s} "
+            + " ".join(f"{ms:>{w}.1f}" for ms, w in zip(row, (7, 11, 12))), flush=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  host_memory.configure()
+  print(f"{benchmark.machine_info()}", file=sys.stderr)
+  if _PRODUCTS.value:
+    time_products()
+  else:
+    profile_step()
+
+
+if __name__ == "__main__":
+  app.run(main)
