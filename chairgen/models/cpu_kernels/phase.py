@@ -124,7 +124,7 @@ def _upconv_kernel_grad_im2col(x_BxHxWxCin: Array, dy_Bx2Hx2WxCout: Array) -> Ar
   dy_pad = jnp.pad(dy_Bx2Hx2WxCout, ((0, 0), (1, 1), (1, 1), (0, 0)))
   cols = [dy_pad[:, 3 - ty:3 - ty + 2 * h:2, 3 - tx:3 - tx + 2 * w:2]
           for ty in range(KERNEL_SIZE) for tx in range(KERNEL_SIZE)]      # 16 x [B, H, W, C]
-  cols = jnp.stack(cols, axis=3).reshape(b * h * w, 16 * c_out)
+  cols = tiles.stack(cols, axis=3).reshape(b * h * w, 16 * c_out)
   dk = jnp.dot(x_BxHxWxCin.reshape(-1, c_in).T, cols, preferred_element_type=jnp.float32)
   return jnp.transpose(dk.reshape(c_in, KERNEL_SIZE, KERNEL_SIZE, c_out), (1, 2, 0, 3))
 

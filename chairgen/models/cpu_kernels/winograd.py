@@ -106,13 +106,13 @@ def tile_transforms(x_BxHxWxC: Array, bt: np.ndarray, step: int, dtype) -> list[
 
 def _stack_tiles(parts: list[Array]) -> Array:
   """V f[T, N, C] from `tile_transforms`' parts (N = B * tiles high * tiles wide)."""
-  return jnp.stack(parts).reshape(len(parts), -1, parts[0].shape[-1])
+  return tiles.stack(parts).reshape(len(parts), -1, parts[0].shape[-1])
 
 
 def _stack_tiles_transposed(parts: list[Array]) -> Array:
   """Vᵀ f[T, C, N], stacked from transposed parts: not a transpose of V, which XLA would fold
   back into the product that reads it."""
-  return jnp.stack([jnp.moveaxis(x, -1, 0).reshape(x.shape[-1], -1) for x in parts])
+  return tiles.stack([jnp.moveaxis(x, -1, 0).reshape(x.shape[-1], -1) for x in parts])
 
 
 def _both_axes(matrix: np.ndarray, part: Callable[[int, int], Array]) -> list[list[Array]]:
@@ -188,7 +188,7 @@ def _tiled_products_bwd(transform, operands, residuals, dy):
   f, n = at.shape
   b, out_h, out_w, c_out = dy.shape
   dm = _both_axes(at.T, lambda r, s: dy[:, r::f, s::f])                 # [i][j] f[B, th, tw, C]
-  dm = jnp.stack([x.astype(op_dtype) for row in dm for x in row]).reshape(n * n, -1, c_out)
+  dm = tiles.stack([x.astype(op_dtype) for row in dm for x in row]).reshape(n * n, -1, c_out)
   dv = jnp.einsum("tno,tco->tnc", dm, u.astype(op_dtype), preferred_element_type=jnp.float32)
   grad_product = "tnc,tno->tco" if op_dtype == jnp.float32 else "tcn,tno->tco"   # see _products
   du = jnp.einsum(grad_product, v_or_vt, dm, preferred_element_type=jnp.float32).astype(u.dtype)
