@@ -6,7 +6,7 @@ in docs/performance.md), and they dominate a training step. The functions here c
 same linear maps, with the same parameters, as batched matrix products with their own
 gradients:
 
-- `conv3x3`: Winograd F(2x2, 3x3) (`winograd.py`);
+- `conv3x3`: Winograd F(4x4, 3x3), or F(2x2, 3x3) for bf16 GEMM inputs (`winograd.py`);
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
   (`phase.upconv_phase`) for the narrower ones; per layer, the faster of the two on XLA:CPU;
@@ -23,14 +23,30 @@ Everywhere else, and with `model.kernels='xla'`, the generator uses XLA's own co
 checkpoint trained with one switch loads with the other (tests/test_models.py).
 """
 
+import jax.numpy as jnp
+
 from chairgen.models.cpu_kernels.matmul import matmul
 from chairgen.models.cpu_kernels.phase import upconv_phase
-from chairgen.models.cpu_kernels.winograd import conv3x3, upconv_winograd
+from chairgen.models.cpu_kernels import winograd
+from chairgen.models.cpu_kernels.winograd import upconv_winograd
 
 # Up-convolutions with at least this many output channels run as `upconv_winograd`, narrower
 # ones as `upconv_phase` (Winograd's transforms cost more than its products save for the
 # 48- and 5-channel layers of 1s-S-deep; docs/performance.md).
 WINOGRAD_MIN_CHANNELS = 64
+
+
+def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
+  """The 3x3 'SAME' convolution by Winograd (`winograd.conv3x3`): F(4x4, 3x3) for float32
+  GEMM inputs where the map's sides are multiples of 4 (the generator's always are), else
+  F(2x2, 3x3). F(4x4) moves 1.8x less data through its GEMMs, which is what the step waits
+  for on the CPU; with bf16 inputs its larger transform coefficients would amplify bf16's
+  rounding ~6x (docs/performance.md).
+  """
+  _, h, w, _ = x_BxHxWxCin.shape
+  float32 = jnp.dtype(operands or x_BxHxWxCin.dtype) == jnp.float32
+  tile = 4 if float32 and h % 4 == 0 and w % 4 == 0 else 2
+  return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands, output_tile=tile)
 
 
 def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):

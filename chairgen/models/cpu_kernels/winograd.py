@@ -1,13 +1,17 @@
-"""Convolutions by Winograd's minimal filtering: F(2x2, 3x3) and the up-convolution's F(2x2, 2x2).
+"""Convolutions by Winograd's minimal filtering: F(2x2, 3x3), F(4x4, 3x3) and the
+up-convolution's F(2x2, 2x2).
 
 Lavin & Gray, *Fast Algorithms for Convolutional Neural Networks* (CVPR 2016): each m x m
 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A for the (m + 2) x (m + 2) input tile d around it,
 so a layer becomes (m + 2)^2 independent matrix products [tiles, Cin] x [Cin, Cout] between
 additions that XLA fuses: F(2x2, 3x3) needs 16 products per 4 outputs (2.25x fewer
-multiplications than the direct convolution; F(4x4)'s transforms cost more on XLA:CPU than
-its products save, docs/performance.md).  The gradients are batched GEMMs too (the input
-gradient with U^T, the kernel gradient V^T dM): on XLA:CPU that is what makes the difference,
-since XLA's own kernel-gradient convolutions are much slower than their forward pass there.
+multiplications than the direct convolution), F(4x4, 3x3) 36 per 16 (4x fewer). On XLA:CPU
+the step waits mostly for memory, and the transformed tiles the GEMMs read and write are
+(m + 2)^2 / m^2 times the feature maps: 4x for F(2x2), 2.25x for F(4x4), which is why float32
+takes F(4x4) (`cpu_kernels.conv3x3`; its larger coefficients cost bf16 too much accuracy).
+The gradients are batched GEMMs too (the input gradient with U^T, the kernel gradient V^T dM):
+on XLA:CPU that is what makes the difference, since XLA's own kernel-gradient convolutions are
+much slower than their forward pass there.
 
 The 4x4 stride-2 up-convolution is, per output phase, a 2x2 convolution (`upconv.py`); F(2, 2)
 computes two outputs of a 2-tap filter with 3 products instead of 4.  Over the same 4x4 input
@@ -15,9 +19,10 @@ tiles as F(2x2, 3x3) (rows 2p - 1 ... 2p + 2), phase 0 reads rows 0-2 and phase 
 so one 6 x 4 B^T (both phases' F(2, 2) input transforms) gives the 36 products of the four
 phases, which make a 4x4 output tile: 2.25 products per output pixel instead of 4.
 
-Both forms share one VJP (`tiled_products`, no scatters).  Exact in real arithmetic; in float32
+All forms share one VJP (`tiled_products`, no scatters).  Exact in real arithmetic; in float32
 they differ from XLA's convolutions by rounding (tests/test_winograd.py).  The feature map's
-height and width must be even (the generator's maps are 8 * 2**n pixels).
+height and width must be multiples of the output tile's stride (2, or 4 for F(4x4); the
+generator's maps are 8 * 2**n pixels).
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ F2_3 = (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np
         np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64))
 
 
+# (B^T, G, A^T) of Lavin & Gray for F(4x4, 3x3): 36 products per 16 outputs, 6x6 tiles at
+# stride 4, so the transformed tiles are 2.25x the feature map instead of F(2x2)'s 4x.
+F4_3 = (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], np.float64))
+
+
 # F(2, 2) for the up-convolution's 2-tap phase filters: y0 = m0 + m1, y1 = m1 + m2, with
 # m = (G g) ⊙ (B^T d) for inputs d0..d2.
 F2_2 = (np.array([[1, -1, 0], [0, 1, 0], [0, -1, 1]], np.float64),
@@ -61,21 +76,26 @@ def _upconv_tile_transforms() -> tuple[np.ndarray, np.ndarray]:
   return bt, at
 
 
-# (B^T, A^T) of the layers whose products `tiled_products` computes, all over 4x4 tiles at
-# stride 2 of the 1-padded input; the output tile is len(A^T) pixels on a side.
+# (B^T, A^T, stride) of the layers whose products `tiled_products` computes: the input tiles
+# are B^T's width on a side, at `stride` in the 1-padded input; the output tile is len(A^T)
+# pixels on a side.
 TILE_TRANSFORMS = {
-    "conv3x3_f2": (F2_3[0], F2_3[2]),
-    "upconv_f2": _upconv_tile_transforms(),
+    "conv3x3_f2": (F2_3[0], F2_3[2], 2),
+    "conv3x3_f4": (F4_3[0], F4_3[2], 4),
+    "upconv_f2": (*_upconv_tile_transforms(), 2),
 }
+# The kernel transform G of each 3x3 form.
+_KERNEL_TRANSFORMS = {"conv3x3_f2": F2_3[1], "conv3x3_f4": F4_3[1]}
 
 
-def transform_kernel(kernel_3x3xCinxCout: Array) -> Array:
-  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[16, Cin, Cout].
+def transform_kernel(kernel_3x3xCinxCout: Array, transform: str = "conv3x3_f2") -> Array:
+  """U = G g G^T per (Cin, Cout): f[3, 3, Cin, Cout] -> f[len(G)**2, Cin, Cout].
 
   As sums of the kernel's taps (`_both_axes`), which XLA fuses into one loop: as an einsum,
   XLA:CPU ran it as skinny GEMMs ([Cin·Cout·3, 3] x [3, 4]) at several ms each, per step.
   """
-  u = _both_axes(F2_3[1], lambda i, j: kernel_3x3xCinxCout[i, j])        # [a][b] f[Cin, Cout]
+  g = _KERNEL_TRANSFORMS[transform]
+  u = _both_axes(g, lambda i, j: kernel_3x3xCinxCout[i, j])              # [a][b] f[Cin, Cout]
   return jnp.stack([x for row in u for x in row])
 
 
@@ -161,19 +181,23 @@ def tiled_products(x_BxHxWxCin: Array, u_TxCinxCout: Array, transform: str,
   multiplies bf16 matrices into float32 sums while the transforms, the output and the gradients
   stay float32 (XLA:CPU's bf16 element-wise code is slow, its bf16 GEMMs fast; docs/models.md).
   """
-  bt, at = TILE_TRANSFORMS[transform]
-  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, 2, operands)[0]
+  bt, at, stride = TILE_TRANSFORMS[transform]
+  return _products(x_BxHxWxCin, u_TxCinxCout, bt, at, stride, operands)[0]
 
 
 def _tiled_products_fwd(x, u, transform, operands):
-  bt, at = TILE_TRANSFORMS[transform]
-  y, v_or_vt = _products(x, u, bt, at, 2, operands)
+  bt, at, stride = TILE_TRANSFORMS[transform]
+  y, v_or_vt = _products(x, u, bt, at, stride, operands)
   return y, (v_or_vt, u)
 
 
-# Input row q = 2p + r is row i of tile p + s: the (i, s) pairs for r = 0, 1 (tile p covers
-# input rows 2p - 1 ... 2p + 2).
-_INPUT_TAPS = (((1, 0), (3, -1)), ((2, 0), (0, 1)))
+def _input_taps(tile: int, stride: int) -> list[list[tuple[int, int]]]:
+  """For input row q = stride p + r: the (i, s) with q row i of tile p + s, for each r.
+
+  Tile p covers input rows stride p - 1 ... stride p + tile - 2 (the input is 1-padded).
+  """
+  return [[(r + 1 - stride * s, s) for s in (-1, 0, 1) if 0 <= r + 1 - stride * s < tile]
+          for r in range(stride)]
 
 
 def _tiled_products_bwd(transform, operands, residuals, dy):
@@ -182,7 +206,7 @@ def _tiled_products_bwd(transform, operands, residuals, dy):
   dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, and dX gathers B dV Bᵀ from the (up to)
   four tiles that overlap each input pixel, by pixel parity.
   """
-  bt, at = TILE_TRANSFORMS[transform]
+  bt, at, stride = TILE_TRANSFORMS[transform]
   v_or_vt, u = residuals
   op_dtype = jnp.dtype(operands or dy.dtype)   # y, so dy, has x's dtype
   f, n = at.shape
@@ -195,20 +219,23 @@ def _tiled_products_bwd(transform, operands, residuals, dy):
   c_in = u.shape[1]
   dv = dv.astype(dy.dtype).reshape(n, n, b, out_h // f, out_w // f, c_in)
   wt = _both_axes(bt.T, lambda i, j: dv[i, j])                          # [q][q'] f[B, th, tw, C]
+  taps = _input_taps(bt.shape[1], stride)
   dx = tiles.interleave(lambda r, s: sum(
       tiles.shift_tiles(tiles.shift_tiles(wt[i][j], sy, 1), sx, 2)
-      for i, sy in _INPUT_TAPS[r] for j, sx in _INPUT_TAPS[s]))
+      for i, sy in taps[r] for j, sx in taps[s]), stride)
   return dx.astype(dy.dtype), du
 
 
 tiled_products.defvjp(_tiled_products_fwd, _tiled_products_bwd)
 
 
-def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands: str | None = None
-            ) -> Array:
-  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO), as F(2x2, 3x3): f[B, H, W, Cout].
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands: str | None = None,
+            output_tile: int = 2) -> Array:
+  """'SAME' 3x3 convolution, stride 1 (NHWC, HWIO), as F(m x m, 3x3): f[B, H, W, Cout].
 
   operands: dtype of the GEMMs' inputs (see `tiled_products`); default x's.
+  output_tile: m, 2 or 4; H and W must be multiples of it. F(4x4) multiplies 1.8x less and
+  moves 1.8x less data through its GEMMs than F(2x2), at a little more rounding.
   """
   if x_BxHxWxCin.ndim != 4 or kernel_3x3xCinxCout.shape[:2] != (3, 3):
     raise ValueError(f"winograd.conv3x3 takes x [B, H, W, C] and a [3, 3, Cin, Cout] kernel, "
@@ -217,10 +244,14 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands: str | None
   if kernel_3x3xCinxCout.shape[2] != c_in:
     raise ValueError(f"kernel expects {kernel_3x3xCinxCout.shape[2]} input channels, "
                      f"input has {c_in}")
-  if h % 2 or w % 2:
-    raise ValueError(f"winograd.conv3x3 needs an even height and width, got {h}x{w}")
-  return tiled_products(x_BxHxWxCin, transform_kernel(kernel_3x3xCinxCout), "conv3x3_f2",
-                        operands)
+  if output_tile not in (2, 4):
+    raise ValueError(f"winograd.conv3x3: output_tile must be 2 or 4, got {output_tile}")
+  if h % output_tile or w % output_tile:
+    raise ValueError(f"winograd.conv3x3 with {output_tile}x{output_tile} output tiles needs a "
+                     f"height and width divisible by {output_tile}, got {h}x{w}")
+  transform = f"conv3x3_f{output_tile}"
+  return tiled_products(x_BxHxWxCin, transform_kernel(kernel_3x3xCinxCout, transform),
+                        transform, operands)
 
 
 def upconv_winograd(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array,
