@@ -1,5 +1,7 @@
 """Winograd's F(2x2, 3x3) and F(4x4, 3x3) equal XLA's 3x3 'SAME' convolution, with gradients."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 from jax import lax
 
 from chairgen.models import cpu_kernels
+from chairgen.models.cpu_kernels import tiles
 from chairgen.models.cpu_kernels import winograd
 
 
@@ -119,3 +122,24 @@ def test_bad_shapes_raise():
     winograd.conv3x3(x, kernel, output_tile=3)
   with pytest.raises(ValueError, match="3, 3, Cin, Cout"):
     winograd.conv3x3(x, jnp.zeros((5, 5, 3, 2)))
+
+
+@pytest.mark.parametrize("count", [4, 16, 36])
+def test_tiles_stack_equals_jnp_stack_and_fuses_on_the_cpu(count):
+  """tiles.stack is jnp.stack in value; on XLA:CPU its parts and the stack compile into loop
+  fusions with no concatenate left on its own (a 16-part jnp.stack stays one)."""
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
+  parts = lambda x: [x * float(i) + jnp.roll(x, i, axis=1) for i in range(count)]  # noqa: E731
+  for axis in (0, 2, -1):
+    np.testing.assert_array_equal(tiles.stack(parts(x), axis), jnp.stack(parts(x), axis))
+  if jax.default_backend() != "cpu":
+    return
+
+  def unfused_concatenates(fn):
+    hlo = jax.jit(fn).lower(x).compile().as_text()
+    entry = hlo[hlo.index("\nENTRY"):].split("\n}\n")[0]    # fused bodies are elsewhere
+    return re.findall(r"= \S+ concatenate\(", entry)
+
+  assert not unfused_concatenates(lambda x: tiles.stack(parts(x)))
+  if count > tiles.MAX_FUSED_CONCATENATE:    # what tiles.stack is for
+    assert unfused_concatenates(lambda x: jnp.stack(parts(x)))

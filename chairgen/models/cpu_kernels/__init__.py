@@ -36,17 +36,21 @@ from chairgen.models.cpu_kernels.winograd import upconv_winograd
 WINOGRAD_MIN_CHANNELS = 64
 
 
-def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
-  """The 3x3 'SAME' convolution by Winograd (`winograd.conv3x3`): F(4x4, 3x3) for float32
-  GEMM inputs where the map's sides are multiples of 4 (the generator's always are), else
-  F(2x2, 3x3). F(4x4) moves 1.8x less data through its GEMMs, which is what the step waits
-  for on the CPU; with bf16 inputs its larger transform coefficients would amplify bf16's
-  rounding ~6x (docs/performance.md).
+def _output_tile(x_BxHxWxC, operands) -> int:
+  """4 (F(4x4, 3x3)) for float32 GEMM inputs on maps whose sides are multiples of 4 (the
+  generator's always are), else 2 (F(2x2, 3x3)). F(4x4) moves 1.8x less data through its
+  GEMMs, which is what the step waits for on the CPU; with bf16 inputs its larger transform
+  coefficients amplify bf16's rounding ~6x (tests/test_winograd.py, docs/performance.md).
   """
-  _, h, w, _ = x_BxHxWxCin.shape
-  float32 = jnp.dtype(operands or x_BxHxWxCin.dtype) == jnp.float32
-  tile = 4 if float32 and h % 4 == 0 and w % 4 == 0 else 2
-  return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands, output_tile=tile)
+  _, h, w, _ = x_BxHxWxC.shape
+  float32 = jnp.dtype(operands or x_BxHxWxC.dtype) == jnp.float32
+  return 4 if float32 and h % 4 == 0 and w % 4 == 0 else 2
+
+
+def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
+  """The 3x3 'SAME' convolution by Winograd, F(4x4, 3x3) or F(2x2, 3x3) (`_output_tile`)."""
+  return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands,
+                          output_tile=_output_tile(x_BxHxWxCin, operands))
 
 
 def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
