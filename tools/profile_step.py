@@ -43,6 +43,8 @@ _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "config.model.dtype.")
 _STEPS = flags.DEFINE_integer("trace_steps", 3, "Traced steps (after 5 warm-up steps).")
 _TOP = flags.DEFINE_integer("top", 30, "Ops to list.")
+_GROUP = flags.DEFINE_string("group", None, "List the longest ops of this group of the 'by layer' "
+                              "table only (e.g. 'conv3 bwd', 'rest fwd').")
 _PRODUCTS = flags.DEFINE_bool("products", False, "Time the Winograd GEMMs alone instead.")
 _REPEATS = flags.DEFINE_integer("repeats", 7, "--products: timed runs per product (median).")
 
@@ -111,7 +113,10 @@ def profile_step() -> None:
     times_ms = op_times(trace_dir, _STEPS.value)
   lines = hlo_lines(contender.compiled.as_text())
   ops = {name: ms for name, ms in times_ms.items() if name in lines}
-  print(f"\nop time per step {sum(ops.values()):.0f} ms; the {_TOP.value} longest ops:")
+  print(f"\nop time per step {sum(ops.values()):.0f} ms; the {_TOP.value} longest ops"
+        + (f" of {_GROUP.value!r}:" if _GROUP.value else ":"))
+  if _GROUP.value:
+    ops = {name: ms for name, ms in ops.items() if classify(lines[name])[0] == _GROUP.value}
   for name, ms in sorted(ops.items(), key=lambda kv: -kv[1])[:_TOP.value]:
     print(f"{ms:8.1f} ms  {lines[name][:150]}")
   by_layer, by_kind = collections.Counter(), collections.Counter()
