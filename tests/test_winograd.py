@@ -73,8 +73,9 @@ def test_custom_vjp_matches_xla_gradients_on_a_wide_map(output_tile):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=ATOL[output_tile])
 
 
-def test_cpu_kernels_take_f4_for_float32_and_f2_otherwise(monkeypatch):
-  """F(4x4) where it is exact enough and fits: float32 GEMM inputs, sides multiples of 4."""
+def test_cpu_kernels_take_f4_for_large_float32_maps_and_f2_otherwise(monkeypatch):
+  """F(4x4) where it pays and is exact enough: float32 GEMM inputs, sides multiples of 4, at
+  least F4_MIN_INPUT_BYTES of input (traced only, nothing computed)."""
   tiles_used = []
   conv3x3 = winograd.conv3x3
 
@@ -83,11 +84,16 @@ def test_cpu_kernels_take_f4_for_float32_and_f2_otherwise(monkeypatch):
     return conv3x3(x, kernel, operands, output_tile)
 
   monkeypatch.setattr(winograd, "conv3x3", recording)
-  x8, kernel = _random(1, 8, 8, 3, 2, seed=0)
-  cpu_kernels.conv3x3(x8, kernel)
-  cpu_kernels.conv3x3(x8[:, :6, :6], kernel)
-  cpu_kernels.conv3x3(x8, kernel, operands="bfloat16")
-  assert tiles_used == [4, 2, 2]
+  channels = 64
+  side = int(np.ceil(np.sqrt(cpu_kernels.F4_MIN_INPUT_BYTES / 4 / channels / 4))) // 4 * 4 + 4
+  large = jax.ShapeDtypeStruct((4, side, side, channels), jnp.float32)
+  kernel = jax.ShapeDtypeStruct((3, 3, channels, channels), jnp.float32)
+  for x, operands in ((large, None),
+                      (jax.ShapeDtypeStruct((4, side + 2, side + 2, channels), jnp.float32), None),
+                      (large, "bfloat16"),
+                      (jax.ShapeDtypeStruct((1, 8, 8, channels), jnp.float32), None)):
+    jax.eval_shape(lambda x, k, o=operands: cpu_kernels.conv3x3(x, k, operands=o), x, kernel)
+  assert tiles_used == [4, 2, 2, 2]
 
 
 def test_f4_with_bf16_operands_would_lose_accuracy():

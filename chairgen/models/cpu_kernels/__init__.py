@@ -6,7 +6,7 @@ in docs/performance.md), and they dominate a training step. The functions here c
 same linear maps, with the same parameters, as batched matrix products with their own
 gradients:
 
-- `conv3x3`: Winograd F(4x4, 3x3), or F(2x2, 3x3) for bf16 GEMM inputs (`winograd.py`);
+- `conv3x3`: Winograd F(4x4, 3x3) for large float32 maps, else F(2x2, 3x3) (`winograd.py`);
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
   (`phase.upconv_phase`) for the narrower ones; per layer, the faster of the two on XLA:CPU;
@@ -36,15 +36,23 @@ from chairgen.models.cpu_kernels.winograd import upconv_winograd
 WINOGRAD_MIN_CHANNELS = 64
 
 
+# F(4x4, 3x3) from this input size on (float32 bytes of [B, H, W, Cin]): below it the maps stay
+# in cache, where F(2x2)'s cheaper transforms win and F(4x4) only costs compile time (measured
+# in docs/performance.md).
+F4_MIN_INPUT_BYTES = 8 * 2**20
+
+
 def _output_tile(x_BxHxWxC, operands) -> int:
-  """4 (F(4x4, 3x3)) for float32 GEMM inputs on maps whose sides are multiples of 4 (the
-  generator's always are), else 2 (F(2x2, 3x3)). F(4x4) moves 1.8x less data through its
-  GEMMs, which is what the step waits for on the CPU; with bf16 inputs its larger transform
-  coefficients amplify bf16's rounding ~6x (tests/test_winograd.py, docs/performance.md).
+  """4 (F(4x4, 3x3)) for float32 GEMM inputs on maps of at least F4_MIN_INPUT_BYTES whose sides
+  are multiples of 4 (the generator's always are), else 2 (F(2x2, 3x3)). F(4x4) moves 1.8x
+  less data through its GEMMs, which is what a large step waits for on the CPU; with bf16
+  inputs its larger transform coefficients amplify bf16's rounding ~6x
+  (tests/test_winograd.py, docs/performance.md).
   """
   _, h, w, _ = x_BxHxWxC.shape
   float32 = jnp.dtype(operands or x_BxHxWxC.dtype) == jnp.float32
-  return 4 if float32 and h % 4 == 0 and w % 4 == 0 else 2
+  large = x_BxHxWxC.size * 4 >= F4_MIN_INPUT_BYTES
+  return 4 if float32 and large and h % 4 == 0 and w % 4 == 0 else 2
 
 
 def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
@@ -63,5 +71,5 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
-__all__ = ["WINOGRAD_MIN_CHANNELS", "conv3x3", "matmul", "upconv", "upconv_phase",
+__all__ = ["F4_MIN_INPUT_BYTES", "WINOGRAD_MIN_CHANNELS", "conv3x3", "matmul", "upconv", "upconv_phase",
            "upconv_winograd"]
