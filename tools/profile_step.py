@@ -130,16 +130,23 @@ def profile_step() -> None:
       print(f"{ms:8.1f} ms  {key}")
 
 
-def winograd_products(size: int, batch: int) -> list[tuple[str, int, int, int, int]]:
-  """(layer, T, N, C, O) of the Winograd GEMMs of 1s-S-deep at `size`: T tile positions, N
-  tiles, C inputs, O outputs."""
+def winograd_products(size: int, batch: int) -> list[tuple[str, int, int, int, int, tuple]]:
+  """(layer, T, N, C, O, dtypes) of the Winograd GEMMs of 1s-S-deep at `size` as `auto` runs
+  them: T tile positions, N tiles, C inputs, O outputs, for GEMM inputs of `dtypes` (3x3
+  layers large enough take F(4x4) in float32 and F(2x2) in bf16: `cpu_kernels._output_tile`)."""
   widths = variants.VARIANTS["1s-S-deep"].streams[0][1]
   hidden = variants.hidden_upconv_widths(widths, size, 1.0)
   layers, c_in, s = [], widths.fc5, variants.BASE_SIZE
+  both = ("float32", "bfloat16")
   for i, c_out in enumerate(hidden, start=1):   # upconv i: s -> 2s, then conv i at 2s
     if c_out >= cpu_kernels.WINOGRAD_MIN_CHANNELS:
-      layers.append((f"upconv{i}", 36, batch * (s // 2) ** 2, c_in, c_out))
-    layers.append((f"conv{i}", 16, batch * s ** 2, c_out, c_out))
+      layers.append((f"upconv{i}", 36, batch * (s // 2) ** 2, c_in, c_out, both))
+    x = jax.ShapeDtypeStruct((batch, 2 * s, 2 * s, c_out), jnp.float32)   # conv i's input
+    if cpu_kernels._output_tile(x, "float32") == 4:   # pylint: disable=protected-access
+      layers.append((f"conv{i}", 36, batch * (s // 2) ** 2, c_out, c_out, ("float32",)))
+      layers.append((f"conv{i}", 16, batch * s ** 2, c_out, c_out, ("bfloat16",)))
+    else:
+      layers.append((f"conv{i}", 16, batch * s ** 2, c_out, c_out, both))
     c_in, s = c_out, 2 * s
   return layers
 
@@ -150,11 +157,12 @@ def time_products() -> None:
         f"(median of {_REPEATS.value}):")
   print(f"{'layer':8s} {'T x N x C x O':>22s} {'':5s} {'V·U':>7s} {'Vᵀ·dM as V':>11s} "
         f"{'Vᵀ·dM as Vᵀ':>12s}")
-  for name, t, n, c, o in winograd_products(_SIZE.value, _BATCH.value):
+  for name, t, n, c, o, dtypes in winograd_products(_SIZE.value, _BATCH.value):
     key = jax.random.split(jax.random.key(0), 3)
     v, u, dm = (jax.random.normal(k, shape) for k, shape in
                 zip(key, ((t, n, c), (t, c, o), (t, n, o))))
-    for dtype, dtype_label in (("float32", "f32"), ("bfloat16", "bf16")):
+    for dtype in dtypes:
+      dtype_label = {"float32": "f32", "bfloat16": "bf16"}[dtype]
       v_, u_, dm_ = (a.astype(dtype) for a in (v, u, dm))
       vt = jnp.swapaxes(v_, 1, 2) + 0      # laid out, outside the timed program
       row = []
