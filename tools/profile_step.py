@@ -133,7 +133,8 @@ def profile_step() -> None:
 def winograd_products(size: int, batch: int) -> list[tuple[str, int, int, int, int, tuple]]:
   """(layer, T, N, C, O, dtypes) of the Winograd GEMMs of 1s-S-deep at `size` as `auto` runs
   them: T tile positions, N tiles, C inputs, O outputs, for GEMM inputs of `dtypes` (3x3
-  layers large enough take F(4x4) in float32 and F(2x2) in bf16: `cpu_kernels._output_tile`)."""
+  layers large enough take F(4x4) in float32 and F(2x2) in bf16:
+  `cpu_kernels.conv3x3_output_tile`)."""
   widths = variants.VARIANTS["1s-S-deep"].streams[0][1]
   hidden = variants.hidden_upconv_widths(widths, size, 1.0)
   layers, c_in, s = [], widths.fc5, variants.BASE_SIZE
@@ -142,7 +143,7 @@ def winograd_products(size: int, batch: int) -> list[tuple[str, int, int, int, i
     if c_out >= cpu_kernels.WINOGRAD_MIN_CHANNELS:
       layers.append((f"upconv{i}", 36, batch * (s // 2) ** 2, c_in, c_out, both))
     x = jax.ShapeDtypeStruct((batch, 2 * s, 2 * s, c_out), jnp.float32)   # conv i's input
-    if cpu_kernels._output_tile(x, "float32") == 4:   # pylint: disable=protected-access
+    if cpu_kernels.conv3x3_output_tile(x, "float32") == 4:
       layers.append((f"conv{i}", 36, batch * (s // 2) ** 2, c_out, c_out, ("float32",)))
       layers.append((f"conv{i}", 16, batch * s ** 2, c_out, c_out, ("bfloat16",)))
     else:

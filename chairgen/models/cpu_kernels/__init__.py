@@ -42,7 +42,7 @@ WINOGRAD_MIN_CHANNELS = 64
 F4_MIN_INPUT_BYTES = 8 * 2**20
 
 
-def _output_tile(x_BxHxWxC, operands) -> int:
+def conv3x3_output_tile(x_BxHxWxC, operands=None) -> int:
   """4 (F(4x4, 3x3)) for float32 GEMM inputs on maps of at least F4_MIN_INPUT_BYTES whose sides
   are multiples of 4 (the generator's always are), else 2 (F(2x2, 3x3)). F(4x4) moves 1.8x
   less data through its GEMMs, which is what a large step waits for on the CPU; with bf16
@@ -56,9 +56,10 @@ def _output_tile(x_BxHxWxC, operands) -> int:
 
 
 def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
-  """The 3x3 'SAME' convolution by Winograd, F(4x4, 3x3) or F(2x2, 3x3) (`_output_tile`)."""
+  """The 3x3 'SAME' convolution by Winograd, F(4x4, 3x3) or F(2x2, 3x3)
+  (`conv3x3_output_tile`)."""
   return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands,
-                          output_tile=_output_tile(x_BxHxWxCin, operands))
+                          output_tile=conv3x3_output_tile(x_BxHxWxCin, operands))
 
 
 def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
@@ -71,5 +72,5 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
-__all__ = ["F4_MIN_INPUT_BYTES", "WINOGRAD_MIN_CHANNELS", "conv3x3", "matmul", "upconv", "upconv_phase",
-           "upconv_winograd"]
+__all__ = ["F4_MIN_INPUT_BYTES", "WINOGRAD_MIN_CHANNELS", "conv3x3", "conv3x3_output_tile",
+           "matmul", "upconv", "upconv_phase", "upconv_winograd"]

@@ -79,13 +79,11 @@ def _upconv_tile_transforms() -> tuple[np.ndarray, np.ndarray]:
 # (B^T, A^T, stride) of the layers whose products `tiled_products` computes: the input tiles
 # are B^T's width on a side, at `stride` in the 1-padded input; the output tile is len(A^T)
 # pixels on a side.
+_CONV3X3_FORMS = {"conv3x3_f2": F2_3, "conv3x3_f4": F4_3}     # (B^T, G, A^T); stride len(A^T)
 TILE_TRANSFORMS = {
-    "conv3x3_f2": (F2_3[0], F2_3[2], 2),
-    "conv3x3_f4": (F4_3[0], F4_3[2], 4),
+    **{name: (bt, at, len(at)) for name, (bt, _, at) in _CONV3X3_FORMS.items()},
     "upconv_f2": (*_upconv_tile_transforms(), 2),
 }
-# The kernel transform G of each 3x3 form.
-_KERNEL_TRANSFORMS = {"conv3x3_f2": F2_3[1], "conv3x3_f4": F4_3[1]}
 
 
 def transform_kernel(kernel_3x3xCinxCout: Array, transform: str = "conv3x3_f2") -> Array:
@@ -94,7 +92,7 @@ def transform_kernel(kernel_3x3xCinxCout: Array, transform: str = "conv3x3_f2") 
   As sums of the kernel's taps (`_both_axes`), which XLA fuses into one loop: as an einsum,
   XLA:CPU ran it as skinny GEMMs ([Cin·Cout·3, 3] x [3, 4]) at several ms each, per step.
   """
-  g = _KERNEL_TRANSFORMS[transform]
+  g = _CONV3X3_FORMS[transform][1]
   u = _both_axes(g, lambda i, j: kernel_3x3xCinxCout[i, j])              # [a][b] f[Cin, Cout]
   return jnp.stack([x for row in u for x in row])
 
@@ -204,7 +202,7 @@ def _tiled_products_bwd(transform, operands, residuals, dy):
   """Both gradients as two batched GEMMs between elementwise transforms (no scatters).
 
   dM = A dY Aᵀ per tile, dV = dM Uᵀ, dU = Vᵀ dM, and dX gathers B dV Bᵀ from the (up to)
-  four tiles that overlap each input pixel, by pixel parity.
+  four tiles that overlap each input pixel, by the pixel's position within the tile stride.
   """
   bt, at, stride = TILE_TRANSFORMS[transform]
   v_or_vt, u = residuals
