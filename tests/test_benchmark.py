@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -102,3 +103,14 @@ def test_profile_step_reports_ops_by_layer_and_kind_and_times_the_products():
   assert [(r[0], r[-4]) for r in rows] == [("upconv1", "f32"), ("upconv1", "bf16"),
                                            ("conv1", "f32"), ("conv1", "bf16")], rows
   assert all(float(ms) > 0 for r in rows for ms in r[-3:])
+
+
+def test_benchmark_layers_times_both_winograd_tiles():
+  tool = os.path.join(ROOT, "tools", "benchmark_layers.py")
+  proc = subprocess.run([sys.executable, tool, "--kernels=", "--nogenerator", "--repeats=1",
+                         "--winograd_tiles=2x8x4"], capture_output=True, text=True,
+                        timeout=300, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  row, = [line for line in proc.stdout.splitlines() if "8px" in line]
+  pairs = re.findall(r"(F\(\dx\d\)) +(\d+\.\d) / +(\d+\.\d)", row)
+  assert [p[0] for p in pairs] == ["F(2x2)", "F(4x4)"], row

@@ -1,13 +1,15 @@
 r"""Times the layers of 1s-S-deep, and the generator's gradient, with each `model.kernels`.
 
     python tools/benchmark_layers.py [--batch=32] [--image_size=64] [--repeats=5] \
-        [--kernels=auto,xla] [--nogenerator]
+        [--kernels=auto,xla] [--nogenerator] [--winograd_tiles=32x16x256,64x64x48]
 
 Prints, per up-convolution and per 3x3 convolution of 1s-S-deep at the given size, the forward
 time and the forward+backward time (gradients for input and kernel) with each kernel switch
 (layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions), then
-the time of one gradient of the whole generator's loss with each.  Numbers are medians of
-`repeats` runs after compilation.
+the time of one gradient of the whole generator's loss with each; with --winograd_tiles, a 3x3
+convolution + ReLU of each given shape by Winograd F(2x2, 3x3) and F(4x4, 3x3) (what
+`cpu_kernels.F4_MIN_INPUT_BYTES` was chosen from).  Numbers are medians of `repeats` runs after
+compilation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from chairgen import losses
 from chairgen import models
 from chairgen.models import layers
 from chairgen.models import variants
+from chairgen.models.cpu_kernels import winograd
 
 _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image size of the generator.")
@@ -34,6 +37,8 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed runs per measurement.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 1.0, "Generator width multiplier.")
 _KERNELS = flags.DEFINE_list("kernels", list(layers.KERNELS), "model.kernels values to time.")
 _GENERATOR = flags.DEFINE_bool("generator", True, "Also time the whole generator's gradient.")
+_TILES = flags.DEFINE_list("winograd_tiles", [], "BATCHxSIZExCHANNELS maps on which to time "
+                           "F(2x2, 3x3) against F(4x4, 3x3).")
 _THETA_DIM = 8
 
 
@@ -94,6 +99,20 @@ def bench_layers(batch: int, image_size: int, multiplier: float, repeats: int) -
             + _time_layer(convs, x, kernel, repeats), flush=True)
 
 
+def bench_winograd_tiles(shapes: list[str], repeats: int) -> None:
+  print("3x3 convolution + ReLU by Winograd F(m x m, 3x3): forward / forward+backward, ms")
+  fns = {f"F({m}x{m})": (lambda x, k, m=m: jax.nn.relu(winograd.conv3x3(x, k, output_tile=m)))
+         for m in (2, 4)}
+  for shape in shapes:
+    batch, size, channels = (int(v) for v in shape.split("x"))
+    kx, kk = jax.random.split(jax.random.key(size))
+    x = jax.random.normal(kx, (batch, size, size, channels))
+    kernel = jax.random.normal(kk, (3, 3, channels, channels)) * (2 / (9 * channels)) ** 0.5
+    mib = x.size * 4 / 2**20
+    print(f"  batch {batch:3d} {size:3d}px {channels:3d} ch ({mib:5.1f} MiB):  "
+          + _time_layer(fns, x, kernel, repeats), flush=True)
+
+
 def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int) -> None:
   print(f"1s-S-deep at {image_size} px, batch {batch}: one loss gradient, milliseconds")
   num_styles = 64
@@ -125,8 +144,11 @@ def main(argv):
   del argv
   allocator = host_memory.configure()
   print(f"host allocator {allocator}; jax {jax.__version__}, {jax.devices()[0].platform}, {jax.device_count()} device(s)")
-  bench_layers(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
-  if _GENERATOR.value:
+  if _KERNELS.value:
+    bench_layers(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
+  if _TILES.value:
+    bench_winograd_tiles(_TILES.value, _REPEATS.value)
+  if _GENERATOR.value and _KERNELS.value:
     bench_generator(_BATCH.value, _IMAGE_SIZE.value, _WIDTH.value, _REPEATS.value)
 
 
