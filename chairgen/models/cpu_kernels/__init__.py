@@ -6,6 +6,10 @@ in docs/performance.md), and they dominate a training step. The functions here c
 same linear maps, with the same parameters, as batched matrix products with their own
 gradients:
 
+- float32, where `onednn.available()` (Linux x86-64 with oneDNN and a C++ compiler, one
+  device): oneDNN's direct convolutions through an XLA FFI call (`onednn.py`) for every
+  up-convolution and for the 3x3 convolutions narrower than WINOGRAD_MIN_CONV3X3_CHANNELS;
+  they read each map once where the forms below move transformed copies through memory;
 - `conv3x3`: Winograd F(4x4, 3x3) for large float32 maps, else F(2x2, 3x3) (`winograd.py`);
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
@@ -23,8 +27,10 @@ Everywhere else, and with `model.kernels='xla'`, the generator uses XLA's own co
 checkpoint trained with one switch loads with the other (tests/test_models.py).
 """
 
+import jax
 import jax.numpy as jnp
 
+from chairgen.models.cpu_kernels import onednn
 from chairgen.models.cpu_kernels.matmul import matmul
 from chairgen.models.cpu_kernels.phase import upconv_phase
 from chairgen.models.cpu_kernels import winograd
@@ -34,6 +40,19 @@ from chairgen.models.cpu_kernels.winograd import upconv_winograd
 # ones as `upconv_phase` (Winograd's transforms cost more than its products save for the
 # 48- and 5-channel layers of 1s-S-deep; docs/performance.md).
 WINOGRAD_MIN_CHANNELS = 64
+
+
+# 3x3 convolutions with at least this many input channels stay Winograd where oneDNN is
+# available: F(4x4)'s 4x fewer multiplications win where a layer is compute-bound (conv1, 256
+# channels at 16 px), oneDNN's single pass where it waits on memory (docs/performance.md).
+WINOGRAD_MIN_CONV3X3_CHANNELS = 128
+
+
+def use_onednn(x, operands=None) -> bool:
+  """Whether a float32 layer goes to oneDNN: float32 operands, one device (XLA cannot split
+  the custom call over a mesh), and `onednn.available()`."""
+  float32 = jnp.dtype(operands or x.dtype) == jnp.float32 and x.dtype == jnp.float32
+  return float32 and jax.device_count() == 1 and onednn.available()
 
 
 # F(4x4, 3x3) from this input size on (float32 bytes of [B, H, W, Cin]): below it the maps stay
@@ -56,8 +75,11 @@ def conv3x3_output_tile(x_BxHxWxC, operands=None) -> int:
 
 
 def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
-  """The 3x3 'SAME' convolution by Winograd, F(4x4, 3x3) or F(2x2, 3x3)
-  (`conv3x3_output_tile`)."""
+  """The 3x3 'SAME' convolution: oneDNN (`use_onednn`) below WINOGRAD_MIN_CONV3X3_CHANNELS
+  inputs, else Winograd, F(4x4, 3x3) or F(2x2, 3x3) (`conv3x3_output_tile`)."""
+  if (x_BxHxWxCin.shape[-1] < WINOGRAD_MIN_CONV3X3_CHANNELS
+      and use_onednn(x_BxHxWxCin, operands)):
+    return onednn.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout)
   return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands,
                           output_tile=conv3x3_output_tile(x_BxHxWxCin, operands))
 
@@ -67,10 +89,13 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
 
   operands: the GEMM input dtype of the Winograd form (see above); default x's.
   """
+  if use_onednn(x_BxHxWxCin, operands):
+    return onednn.upconv(x_BxHxWxCin, kernel_4x4xCinxCout)
   if kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS:
     return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout, operands)
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
-__all__ = ["F4_MIN_INPUT_BYTES", "WINOGRAD_MIN_CHANNELS", "conv3x3", "conv3x3_output_tile",
-           "matmul", "upconv", "upconv_phase", "upconv_winograd"]
+__all__ = ["F4_MIN_INPUT_BYTES", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_CONV3X3_CHANNELS",
+           "conv3x3", "conv3x3_output_tile", "matmul", "onednn", "upconv", "upconv_phase",
+           "upconv_winograd", "use_onednn"]

@@ -1,0 +1,225 @@
+// oneDNN's direct convolutions as an XLA:CPU custom call (the XLA FFI), for
+// chairgen/models/cpu_kernels/onednn.py, which builds this file with the C++ compiler.
+//
+// One handler computes one of the three products of a convolution or of a transposed
+// convolution ("deconvolution"), with activations in NHWC and kernels in HWIO, as XLA has them:
+//   mode 0 (forward):          a = x [B, H, W, Ci],   b = kernel [KH, KW, Ci, Co] -> y
+//   mode 1 (input gradient):   a = dy [B, OH, OW, Co], b = kernel                -> dx
+//   mode 2 (kernel gradient):  a = x,                 b = dy                     -> dkernel
+// oneDNN picks its own kernel layout (format `any`); the kernel is reordered into it on each
+// call (it is small next to the activations), activations stay NHWC, which oneDNN's AVX-512
+// and AVX2 convolutions read directly. Primitives are created once per shape and cached.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include "oneapi/dnnl/dnnl.hpp"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+
+namespace {
+
+dnnl::engine& Engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+struct Primitive {
+  dnnl::primitive primitive;
+  memory::desc src, weights, dst;             // what the primitive reads and writes
+  memory::desc user_src, user_weights, user_dst;  // NHWC, HWIO, NHWC
+  std::string implementation;
+};
+
+struct Problem {
+  int64_t mode = 0;
+  bool transposed = false;
+  memory::dims x, y, kernel;  // NHWC, NHWC, HWIO
+  memory::data_type x_type, y_type, kernel_type;
+  int64_t stride = 1, pad_lo = 0, pad_hi = 0;
+
+  std::string Key() const {
+    std::ostringstream key;
+    key << mode << ":" << transposed << ":" << stride << ":" << pad_lo << ":" << pad_hi << ":"
+        << int(x_type) << int(y_type) << int(kernel_type);
+    for (const memory::dims* d : {&x, &y, &kernel})
+      for (auto v : *d) key << "," << v;
+    return key.str();
+  }
+};
+
+template <typename Fwd, typename BwdData, typename BwdWeights>
+void Create(const Problem& p, dnnl::algorithm algorithm, Primitive& e) {
+  auto& engine = Engine();
+  memory::desc weights(e.user_weights.get_dims(), p.kernel_type, tag::any);
+  memory::dims strides = {p.stride, p.stride}, lo = {p.pad_lo, p.pad_lo},
+               hi = {p.pad_hi, p.pad_hi};
+  typename Fwd::primitive_desc fwd(engine, dnnl::prop_kind::forward_training, algorithm,
+                                   e.user_src, weights, e.user_dst, strides, lo, hi);
+  if (p.mode == 0) {
+    e.primitive = Fwd(fwd);
+    e.src = fwd.src_desc(); e.weights = fwd.weights_desc(); e.dst = fwd.dst_desc();
+    e.implementation = fwd.impl_info_str();
+  } else if (p.mode == 1) {
+    typename BwdData::primitive_desc pd(engine, algorithm, e.user_src, weights, e.user_dst,
+                                        strides, lo, hi, fwd);
+    e.primitive = BwdData(pd);
+    e.src = pd.diff_src_desc(); e.weights = pd.weights_desc(); e.dst = pd.diff_dst_desc();
+    e.implementation = pd.impl_info_str();
+  } else {
+    typename BwdWeights::primitive_desc pd(engine, algorithm, e.user_src, weights, e.user_dst,
+                                           strides, lo, hi, fwd);
+    e.primitive = BwdWeights(pd);
+    e.src = pd.src_desc(); e.weights = pd.diff_weights_desc(); e.dst = pd.diff_dst_desc();
+    e.implementation = pd.impl_info_str();
+  }
+}
+
+std::shared_ptr<Primitive> Get(const Problem& p) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<Primitive>> cache;
+  const std::string key = p.Key();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  auto e = std::make_shared<Primitive>();
+  // oneDNN's logical dimensions: N C H W for activations, O I H W for kernels.
+  e->user_src = memory::desc({p.x[0], p.x[3], p.x[1], p.x[2]}, p.x_type, tag::nhwc);
+  e->user_dst = memory::desc({p.y[0], p.y[3], p.y[1], p.y[2]}, p.y_type, tag::nhwc);
+  e->user_weights = memory::desc({p.kernel[3], p.kernel[2], p.kernel[0], p.kernel[1]},
+                                 p.kernel_type, tag::hwio);
+  if (p.transposed) {
+    Create<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
+           dnnl::deconvolution_backward_weights>(p, dnnl::algorithm::deconvolution_direct, *e);
+  } else {
+    Create<dnnl::convolution_forward, dnnl::convolution_backward_data,
+           dnnl::convolution_backward_weights>(p, dnnl::algorithm::convolution_direct, *e);
+  }
+  cache[key] = e;
+  return e;
+}
+
+memory::data_type DataType(ffi::DataType t) {
+  switch (t) {
+    case ffi::DataType::F32: return memory::data_type::f32;
+    case ffi::DataType::BF16: return memory::data_type::bf16;
+    default: return memory::data_type::undef;
+  }
+}
+
+memory::dims Dims(const ffi::AnyBuffer& b) {
+  auto d = b.dimensions();
+  return memory::dims(d.begin(), d.end());
+}
+
+ffi::Error Convolution(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> out,
+                       int64_t mode, int64_t transposed, int64_t stride, int64_t pad_lo,
+                       int64_t pad_hi) {
+  if (mode < 0 || mode > 2)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "mode must be 0, 1 or 2");
+  if (a.dimensions().size() != 4 || b.dimensions().size() != 4 ||
+      out->dimensions().size() != 4)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "operands must have rank 4");
+  // Which buffer is x, y and the kernel in this mode.
+  const ffi::AnyBuffer* x = mode == 2 || mode == 0 ? &a : nullptr;
+  const ffi::AnyBuffer* y = mode == 1 ? &a : mode == 2 ? &b : nullptr;
+  const ffi::AnyBuffer* k = mode == 2 ? nullptr : &b;
+  const ffi::AnyBuffer& o = *out;
+  const ffi::AnyBuffer& xb = x ? *x : o;
+  const ffi::AnyBuffer& yb = y ? *y : o;
+  const ffi::AnyBuffer& kb = k ? *k : o;
+  Problem p;
+  p.mode = mode;
+  p.transposed = transposed != 0;
+  p.x = Dims(xb); p.y = Dims(yb); p.kernel = Dims(kb);
+  p.x_type = DataType(xb.element_type());
+  p.y_type = DataType(yb.element_type());
+  p.kernel_type = DataType(kb.element_type());
+  p.stride = stride; p.pad_lo = pad_lo; p.pad_hi = pad_hi;
+  if (p.x_type == memory::data_type::undef || p.y_type == memory::data_type::undef ||
+      p.kernel_type == memory::data_type::undef)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "oneDNN convolution: operands must be float32 or bfloat16");
+  try {
+    auto e = Get(p);
+    auto& engine = Engine();
+    dnnl::stream stream(engine);
+    memory user_src(e->user_src, engine, xb.untyped_data());
+    memory user_dst(e->user_dst, engine, yb.untyped_data());
+    memory user_weights(e->user_weights, engine, kb.untyped_data());
+    // The primitive's arguments: the user's buffers, or reordered copies where its layout
+    // differs (in practice only the kernel's).
+    auto prepare = [&](memory& user, const memory::desc& want, bool input) {
+      if (want == user.get_desc()) return user;
+      memory m(want, engine);
+      if (input) dnnl::reorder(user, m).execute(stream, user, m);
+      return m;
+    };
+    memory src = prepare(user_src, e->src, mode != 1);
+    memory weights = prepare(user_weights, e->weights, mode != 2);
+    memory dst = prepare(user_dst, e->dst, mode != 0);
+    if (mode == 0) {
+      e->primitive.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
+                                    {DNNL_ARG_DST, dst}});
+    } else if (mode == 1) {
+      e->primitive.execute(stream, {{DNNL_ARG_DIFF_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
+                                    {DNNL_ARG_DIFF_DST, dst}});
+    } else {
+      e->primitive.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_WEIGHTS, weights},
+                                    {DNNL_ARG_DIFF_DST, dst}});
+    }
+    memory& result = mode == 0 ? dst : mode == 1 ? src : weights;
+    memory& user_result = mode == 0 ? user_dst : mode == 1 ? user_src : user_weights;
+    if (result.get_desc() != user_result.get_desc())
+      dnnl::reorder(result, user_result).execute(stream, result, user_result);
+    stream.wait();
+  } catch (const dnnl::error& err) {
+    return ffi::Error(ffi::ErrorCode::kInternal,
+                      std::string("oneDNN convolution failed: ") + err.what());
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnConvolution, Convolution,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("transposed")
+                                  .Attr<int64_t>("stride")
+                                  .Attr<int64_t>("pad_lo")
+                                  .Attr<int64_t>("pad_hi"));
+
+// The oneDNN implementation a float32 problem runs (e.g. "brgconv:avx512_core"), for tests and
+// docs; shapes as in the handler. Returns "" and writes nothing on error.
+extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed,
+                                              const int64_t* x, const int64_t* y,
+                                              const int64_t* kernel, int64_t stride,
+                                              int64_t pad_lo, int64_t pad_hi, char* out,
+                                              int64_t out_size) {
+  Problem p;
+  p.mode = mode;
+  p.transposed = transposed != 0;
+  p.x = memory::dims(x, x + 4); p.y = memory::dims(y, y + 4);
+  p.kernel = memory::dims(kernel, kernel + 4);
+  p.x_type = p.y_type = p.kernel_type = memory::data_type::f32;
+  p.stride = stride; p.pad_lo = pad_lo; p.pad_hi = pad_hi;
+  try {
+    std::string s = Get(p)->implementation;
+    if (int64_t(s.size()) >= out_size) return 0;
+    s.copy(out, s.size());
+    out[s.size()] = 0;
+    return 1;
+  } catch (const dnnl::error&) {
+    return 0;
+  }
+}

@@ -1,0 +1,228 @@
+"""oneDNN's direct convolutions inside XLA:CPU programs, through the XLA FFI.
+
+XLA:CPU's own convolutions are slow to differentiate, and the Winograd and phase forms of this
+package move their transformed tiles through memory several times; oneDNN's JIT-compiled
+direct convolutions (what PyTorch runs on the CPU) read each input once. `onednn.cc` wraps
+them as one FFI handler; this module compiles it with the C++ compiler on first use, against
+the oneDNN of the `onednn-devel-cpu-gomp` wheel (a dependency on Linux x86-64) and the FFI
+headers that jaxlib ships, caches the library under `cache_dir()`, and registers it with XLA.
+
+Where that cannot happen (another OS or architecture, no C++ compiler, no oneDNN, or
+CHAIRGEN_ONEDNN=0), `available()` is False, says why once in the log, and `cpu_kernels` keeps
+its pure-JAX forms: a run never depends on this module to be correct, only to be fast.
+
+XLA cannot split a custom call over a batch-sharded mesh by itself (it would gather the whole
+batch onto every device), so `cpu_kernels` uses these only while the process has one device.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+import platform
+import shutil
+import site
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+SOURCE = Path(__file__).with_name("onednn.cc")
+TARGET = "chairgen_onednn_convolution"
+ENV_SWITCH = "CHAIRGEN_ONEDNN"        # '0' turns the oneDNN path off
+ENV_ROOT = "CHAIRGEN_ONEDNN_ROOT"     # a prefix with include/oneapi/dnnl and lib/libdnnl.so
+ENV_CACHE = "CHAIRGEN_CACHE_DIR"      # where the compiled library goes (~/.cache/chairgen)
+
+_FORWARD, _INPUT_GRADIENT, _KERNEL_GRADIENT = 0, 1, 2
+
+log = logging.getLogger(__name__)
+
+
+class OnednnUnavailable(RuntimeError):
+  """Why the oneDNN path cannot be built or loaded here."""
+
+
+def cache_dir() -> Path:
+  root = os.environ.get(ENV_CACHE) or os.path.join(
+      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "chairgen")
+  return Path(root) / "onednn"
+
+
+def find_onednn() -> Path:
+  """The install prefix holding oneDNN's headers and library (the wheel's data directory)."""
+  candidates = [os.environ.get(ENV_ROOT), sys.prefix, site.getuserbase()]
+  for prefix in filter(None, candidates):
+    prefix = Path(prefix)
+    if ((prefix / "include/oneapi/dnnl/dnnl.hpp").is_file()
+        and any((prefix / "lib").glob("libdnnl.so*"))):
+      return prefix
+  raise OnednnUnavailable(
+      f"oneDNN's headers and library are not under {[c for c in candidates if c]}; install "
+      "them with `pip install onednn-devel-cpu-gomp==2023.2.0` (Linux x86-64), or point "
+      f"{ENV_ROOT} at a prefix that has include/oneapi/dnnl/dnnl.hpp and lib/libdnnl.so")
+
+
+def _compiler() -> str:
+  compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+  if not compiler:
+    raise OnednnUnavailable("no C++ compiler (g++ or $CXX) to build the oneDNN kernels; "
+                            "install one, e.g. `apt-get install g++`")
+  return compiler
+
+
+def build() -> Path:
+  """Compiles onednn.cc (once per source, jaxlib and oneDNN; cached) and returns the library."""
+  prefix, compiler = find_onednn(), _compiler()
+  source = SOURCE.read_bytes()
+  key = hashlib.sha256(b"\0".join([
+      source, jax.__version__.encode(), str(prefix).encode(), compiler.encode(),
+      jax.ffi.include_dir().encode()])).hexdigest()[:16]
+  library = cache_dir() / f"libchairgen_onednn-{key}.so"
+  if library.is_file():
+    return library
+  library.parent.mkdir(parents=True, exist_ok=True)
+  partial = library.with_name(f"{library.name}.{os.getpid()}.partial")
+  command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", str(SOURCE), "-o", str(partial),
+             f"-I{prefix / 'include'}", "-isystem", jax.ffi.include_dir(),
+             f"-L{prefix / 'lib'}", "-ldnnl", f"-Wl,-rpath,{prefix / 'lib'}"]
+  log.info("building the oneDNN convolution kernels: %s", " ".join(command))
+  done = subprocess.run(command, capture_output=True, text=True)
+  if done.returncode:
+    partial.unlink(missing_ok=True)
+    raise OnednnUnavailable(f"compiling {SOURCE.name} failed ({' '.join(command)}):\n"
+                            f"{done.stderr[-4000:]}")
+  os.replace(partial, library)  # atomic: a concurrent build never sees half a library
+  return library
+
+
+@functools.cache
+def _library() -> ctypes.CDLL:
+  """Builds, loads and registers the kernels; raises OnednnUnavailable with the reason."""
+  if os.environ.get(ENV_SWITCH, "1") == "0":
+    raise OnednnUnavailable(f"turned off by {ENV_SWITCH}=0")
+  if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+    raise OnednnUnavailable(f"built for Linux x86-64 only, this is {sys.platform} "
+                            f"{platform.machine()}")
+  library = ctypes.CDLL(str(build()))
+  jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.ChairgenOnednnConvolution),
+                              platform="cpu")
+  return library
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+  """None where the oneDNN kernels are built and registered, else why not (logged once)."""
+  try:
+    _library()
+  except (OnednnUnavailable, OSError) as e:
+    log.warning("oneDNN convolutions unavailable, using the JAX forms instead: %s", e)
+    return str(e)
+  return None
+
+
+def available() -> bool:
+  return unavailable_reason() is None
+
+
+def _call(mode: int, a: Array, b: Array, out_shape, *, transposed: bool, stride: int,
+          pad: int) -> Array:
+  _library()
+  return jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct(tuple(out_shape), jnp.float32),
+                          vmap_method="sequential")(
+      a, b, mode=np.int64(mode), transposed=np.int64(transposed), stride=np.int64(stride),
+      pad_lo=np.int64(pad), pad_hi=np.int64(pad))
+
+
+def _check(x: Array, kernel: Array, size: int) -> None:
+  if x.ndim != 4 or kernel.shape[:2] != (size, size) or kernel.ndim != 4:
+    raise ValueError(f"expected x [B, H, W, C] and a {size}x{size} kernel [{size}, {size}, "
+                     f"Cin, Cout], got {x.shape} and {kernel.shape}")
+  if kernel.shape[2] != x.shape[-1]:
+    raise ValueError(f"kernel expects {kernel.shape[2]} input channels, x has {x.shape[-1]}")
+  if x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
+    raise ValueError(f"the oneDNN path takes float32, got {x.dtype} and {kernel.dtype}")
+
+
+@jax.custom_vjp
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
+  """The 3x3 'SAME' convolution (cross-correlation, as `lax.conv_general_dilated`)."""
+  _check(x_BxHxWxCin, kernel_3x3xCinxCout, 3)
+  return _call(_FORWARD, x_BxHxWxCin, kernel_3x3xCinxCout,
+               x_BxHxWxCin.shape[:3] + kernel_3x3xCinxCout.shape[3:],
+               transposed=False, stride=1, pad=1)
+
+
+def _conv3x3_fwd(x, kernel):
+  return conv3x3(x, kernel), (x, kernel)
+
+
+def _conv3x3_bwd(residuals, dy):
+  x, kernel = residuals
+  dx = _call(_INPUT_GRADIENT, dy, kernel, x.shape, transposed=False, stride=1, pad=1)
+  dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, transposed=False, stride=1, pad=1)
+  return dx, dkernel
+
+
+conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+# `chairgen.models.upconv`'s kernel is Caffe's Deconvolution kernel (and oneDNN's) flipped in
+# both spatial axes: oneDNN's deconvolution with stride 2 and padding 1 takes it flipped back.
+def _flip(kernel: Array) -> Array:
+  return kernel[::-1, ::-1]
+
+
+@jax.custom_vjp
+def upconv(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+  """The 4x4 stride-2 up-convolution of `chairgen.models.upconv`: [B, 2H, 2W, Cout]."""
+  _check(x_BxHxWxCin, kernel_4x4xCinxCout, 4)
+  b, h, w, _ = x_BxHxWxCin.shape
+  return _call(_FORWARD, x_BxHxWxCin, _flip(kernel_4x4xCinxCout),
+               (b, 2 * h, 2 * w, kernel_4x4xCinxCout.shape[3]), transposed=True, stride=2,
+               pad=1)
+
+
+def _upconv_fwd(x, kernel):
+  return upconv(x, kernel), (x, kernel)
+
+
+def _upconv_bwd(residuals, dy):
+  x, kernel = residuals
+  dx = _call(_INPUT_GRADIENT, dy, _flip(kernel), x.shape, transposed=True, stride=2, pad=1)
+  dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, transposed=True, stride=2, pad=1)
+  return dx, _flip(dkernel)
+
+
+upconv.defvjp(_upconv_fwd, _upconv_bwd)
+
+
+def implementations(kind: str, x_shape, kernel_shape) -> dict[str, str]:
+  """oneDNN's implementation names for a float32 layer (kind 'conv3x3' or 'upconv'), e.g.
+  {'forward': 'brgconv:avx512_core', ...}: what actually runs, for docs and tests."""
+  library = _library()
+  b, h, w, _ = x_shape
+  transposed = kind == "upconv"
+  if kind not in ("conv3x3", "upconv"):
+    raise ValueError(f"kind must be 'conv3x3' or 'upconv', got {kind!r}")
+  scale = 2 if transposed else 1
+  y_shape = (b, scale * h, scale * w, kernel_shape[3])
+  as_c = lambda s: (ctypes.c_int64 * 4)(*s)
+  names = {}
+  for mode, name in enumerate(("forward", "input_gradient", "kernel_gradient")):
+    out = ctypes.create_string_buffer(256)
+    ok = library.chairgen_onednn_implementation(
+        ctypes.c_int64(mode), ctypes.c_int64(transposed), as_c(x_shape), as_c(y_shape),
+        as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1), ctypes.c_int64(1), out,
+        ctypes.c_int64(len(out)))
+    if not ok:
+      raise RuntimeError(f"oneDNN has no {name} for {kind} {x_shape} x {kernel_shape}")
+    names[name] = out.value.decode()
+  return names
