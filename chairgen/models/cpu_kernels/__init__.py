@@ -6,10 +6,11 @@ in docs/performance.md), and they dominate a training step. The functions here c
 same linear maps, with the same parameters, as batched matrix products with their own
 gradients:
 
-- float32, where `onednn.available()` (Linux x86-64 with oneDNN and a C++ compiler, one
-  device): oneDNN's direct convolutions through an XLA FFI call (`onednn.py`) for every
-  up-convolution and for the 3x3 convolutions narrower than WINOGRAD_MIN_CONV3X3_CHANNELS;
-  they read each map once where the forms below move transformed copies through memory;
+- where `onednn.available()` (Linux x86-64 with oneDNN and a C++ compiler, one device):
+  oneDNN's direct convolutions through an XLA FFI call (`onednn.py`) for every up-convolution
+  and 3x3 convolution, except float32 3x3 convolutions of WINOGRAD_MIN_CONV3X3_CHANNELS inputs
+  or more (`use_onednn`); they read each map once where the forms below move transformed
+  copies through memory, and with bfloat16 operands they run on AMX or AVX-512 bf16;
 - `conv3x3`: Winograd F(4x4, 3x3) for large float32 maps, else F(2x2, 3x3) (`winograd.py`);
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
@@ -42,17 +43,26 @@ from chairgen.models.cpu_kernels.winograd import upconv_winograd
 WINOGRAD_MIN_CHANNELS = 64
 
 
-# 3x3 convolutions with at least this many input channels stay Winograd where oneDNN is
-# available: F(4x4)'s 4x fewer multiplications win where a layer is compute-bound (conv1, 256
-# channels at 16 px), oneDNN's single pass where it waits on memory (docs/performance.md).
+# Float32 3x3 convolutions with at least this many input channels stay Winograd where oneDNN
+# is available: F(4x4)'s 4x fewer multiplications win where a layer is compute-bound (conv1,
+# 256 channels at 16 px), oneDNN's single pass where it waits on memory (docs/performance.md).
+# With bfloat16 operands oneDNN's AMX/AVX-512 bf16 kernels win everywhere.
 WINOGRAD_MIN_CONV3X3_CHANNELS = 128
 
 
-def use_onednn(x, operands=None) -> bool:
-  """Whether a float32 layer goes to oneDNN: float32 operands, one device (XLA cannot split
-  the custom call over a mesh), and `onednn.available()`."""
-  float32 = jnp.dtype(operands or x.dtype) == jnp.float32 and x.dtype == jnp.float32
-  return float32 and jax.device_count() == 1 and onednn.available()
+def use_onednn(kind: str, x, kernel, operands=None) -> bool:
+  """Whether this layer ('conv3x3' or 'upconv') goes to oneDNN: float32 activations, one
+  device (XLA cannot split the custom call over a mesh), `onednn.available()`, and oneDNN
+  JIT-compiles all three passes of it for these operands on this CPU (bfloat16 without bf16
+  instructions, for one, has only reference code, slower than the JAX forms)."""
+  operands = jnp.dtype(operands or x.dtype)
+  if (x.dtype != jnp.float32 or operands not in onednn.OPERANDS or jax.device_count() != 1
+      or not onednn.available()):
+    return False
+  if kind == "conv3x3" and operands == jnp.float32 and (
+      x.shape[-1] >= WINOGRAD_MIN_CONV3X3_CHANNELS):
+    return False
+  return onednn.jit_compiled(kind, x.shape, kernel.shape, operands)
 
 
 # F(4x4, 3x3) from this input size on (float32 bytes of [B, H, W, Cin]): below it the maps stay
@@ -75,11 +85,10 @@ def conv3x3_output_tile(x_BxHxWxC, operands=None) -> int:
 
 
 def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
-  """The 3x3 'SAME' convolution: oneDNN (`use_onednn`) below WINOGRAD_MIN_CONV3X3_CHANNELS
-  inputs, else Winograd, F(4x4, 3x3) or F(2x2, 3x3) (`conv3x3_output_tile`)."""
-  if (x_BxHxWxCin.shape[-1] < WINOGRAD_MIN_CONV3X3_CHANNELS
-      and use_onednn(x_BxHxWxCin, operands)):
-    return onednn.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout)
+  """The 3x3 'SAME' convolution: oneDNN where `use_onednn`, else Winograd, F(4x4, 3x3) or
+  F(2x2, 3x3) (`conv3x3_output_tile`)."""
+  if use_onednn("conv3x3", x_BxHxWxCin, kernel_3x3xCinxCout, operands):
+    return onednn.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands or x_BxHxWxCin.dtype)
   return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands,
                           output_tile=conv3x3_output_tile(x_BxHxWxCin, operands))
 
@@ -89,8 +98,8 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
 
   operands: the GEMM input dtype of the Winograd form (see above); default x's.
   """
-  if use_onednn(x_BxHxWxCin, operands):
-    return onednn.upconv(x_BxHxWxCin, kernel_4x4xCinxCout)
+  if use_onednn("upconv", x_BxHxWxCin, kernel_4x4xCinxCout, operands):
+    return onednn.upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands or x_BxHxWxCin.dtype)
   if kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS:
     return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout, operands)
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)

@@ -60,8 +60,20 @@ void Create(const Problem& p, dnnl::algorithm algorithm, Primitive& e) {
   memory::desc weights(e.user_weights.get_dims(), p.kernel_type, tag::any);
   memory::dims strides = {p.stride, p.stride}, lo = {p.pad_lo, p.pad_lo},
                hi = {p.pad_hi, p.pad_hi};
-  typename Fwd::primitive_desc fwd(engine, dnnl::prop_kind::forward_training, algorithm,
-                                   e.user_src, weights, e.user_dst, strides, lo, hi);
+  typename Fwd::primitive_desc fwd;
+  if (p.mode == 0) {
+    fwd = typename Fwd::primitive_desc(engine, dnnl::prop_kind::forward_training, algorithm,
+                                       e.user_src, weights, e.user_dst, strides, lo, hi);
+  } else {
+    // The backward passes want a forward "hint" whose inputs have the products' operand type
+    // (the gradient they compute is float32 even where those are bfloat16).
+    const auto operand = p.mode == 1 ? p.kernel_type : p.x_type;
+    fwd = typename Fwd::primitive_desc(
+        engine, dnnl::prop_kind::forward_training, algorithm,
+        memory::desc(e.user_src.get_dims(), operand, tag::nhwc),
+        memory::desc(e.user_weights.get_dims(), operand, tag::any),
+        memory::desc(e.user_dst.get_dims(), operand, tag::nhwc), strides, lo, hi);
+  }
   if (p.mode == 0) {
     e.primitive = Fwd(fwd);
     e.src = fwd.src_desc(); e.weights = fwd.weights_desc(); e.dst = fwd.dst_desc();
@@ -199,9 +211,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnConvolution, Convolution,
                                   .Attr<int64_t>("pad_lo")
                                   .Attr<int64_t>("pad_hi"));
 
-// The oneDNN implementation a float32 problem runs (e.g. "brgconv:avx512_core"), for tests and
-// docs; shapes as in the handler. Returns "" and writes nothing on error.
-extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed,
+// The oneDNN implementation a problem runs (e.g. "brgconv:avx512_core"; "ref" in the name means
+// oneDNN has no JIT kernel for it), for `cpu_kernels` to choose by, tests and docs. Shapes as
+// in the handler; bf16 != 0: the products read bfloat16 (their result stays float32).
+// Returns 0 and writes nothing where oneDNN has no implementation at all.
+extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed, int64_t bf16,
                                               const int64_t* x, const int64_t* y,
                                               const int64_t* kernel, int64_t stride,
                                               int64_t pad_lo, int64_t pad_hi, char* out,
@@ -211,7 +225,11 @@ extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed,
   p.transposed = transposed != 0;
   p.x = memory::dims(x, x + 4); p.y = memory::dims(y, y + 4);
   p.kernel = memory::dims(kernel, kernel + 4);
-  p.x_type = p.y_type = p.kernel_type = memory::data_type::f32;
+  const auto f32 = memory::data_type::f32;
+  const auto operand = bf16 ? memory::data_type::bf16 : f32;
+  p.x_type = mode == 1 ? f32 : operand;
+  p.y_type = mode == 0 ? f32 : operand;
+  p.kernel_type = mode == 2 ? f32 : operand;
   p.stride = stride; p.pad_lo = pad_lo; p.pad_hi = pad_hi;
   try {
     std::string s = Get(p)->implementation;

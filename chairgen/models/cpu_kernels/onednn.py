@@ -148,24 +148,39 @@ def _check(x: Array, kernel: Array, size: int) -> None:
   if kernel.shape[2] != x.shape[-1]:
     raise ValueError(f"kernel expects {kernel.shape[2]} input channels, x has {x.shape[-1]}")
   if x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
-    raise ValueError(f"the oneDNN path takes float32, got {x.dtype} and {kernel.dtype}")
+    raise ValueError(f"the oneDNN path takes float32 x and kernel (`operands` sets what the "
+                     f"products read), got {x.dtype} and {kernel.dtype}")
 
 
-@jax.custom_vjp
-def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array) -> Array:
+OPERANDS = (jnp.float32, jnp.bfloat16)
+
+
+def _operands(dtype) -> jnp.dtype:
+  dtype = jnp.dtype(dtype)
+  if dtype not in OPERANDS:
+    raise ValueError(f"operands must be float32 or bfloat16, got {dtype}")
+  return dtype
+
+
+# operands: what the products read (x, kernel and output gradient are cast to it); they sum
+# in float32 and every result is float32, as in the rest of `cpu_kernels`.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands=jnp.float32) -> Array:
   """The 3x3 'SAME' convolution (cross-correlation, as `lax.conv_general_dilated`)."""
-  _check(x_BxHxWxCin, kernel_3x3xCinxCout, 3)
-  return _call(_FORWARD, x_BxHxWxCin, kernel_3x3xCinxCout,
-               x_BxHxWxCin.shape[:3] + kernel_3x3xCinxCout.shape[3:],
-               transposed=False, stride=1, pad=1)
+  return _conv3x3_fwd(x_BxHxWxCin, kernel_3x3xCinxCout, operands)[0]
 
 
-def _conv3x3_fwd(x, kernel):
-  return conv3x3(x, kernel), (x, kernel)
+def _conv3x3_fwd(x, kernel, operands):
+  _check(x, kernel, 3)
+  x, kernel = x.astype(_operands(operands)), kernel.astype(operands)
+  y = _call(_FORWARD, x, kernel, x.shape[:3] + kernel.shape[3:], transposed=False, stride=1,
+            pad=1)
+  return y, (x, kernel)
 
 
-def _conv3x3_bwd(residuals, dy):
+def _conv3x3_bwd(operands, residuals, dy):
   x, kernel = residuals
+  dy = dy.astype(operands)
   dx = _call(_INPUT_GRADIENT, dy, kernel, x.shape, transposed=False, stride=1, pad=1)
   dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, transposed=False, stride=1, pad=1)
   return dx, dkernel
@@ -180,38 +195,47 @@ def _flip(kernel: Array) -> Array:
   return kernel[::-1, ::-1]
 
 
-@jax.custom_vjp
-def upconv(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array) -> Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def upconv(x_BxHxWxCin: Array, kernel_4x4xCinxCout: Array, operands=jnp.float32) -> Array:
   """The 4x4 stride-2 up-convolution of `chairgen.models.upconv`: [B, 2H, 2W, Cout]."""
-  _check(x_BxHxWxCin, kernel_4x4xCinxCout, 4)
-  b, h, w, _ = x_BxHxWxCin.shape
-  return _call(_FORWARD, x_BxHxWxCin, _flip(kernel_4x4xCinxCout),
-               (b, 2 * h, 2 * w, kernel_4x4xCinxCout.shape[3]), transposed=True, stride=2,
-               pad=1)
+  return _upconv_fwd(x_BxHxWxCin, kernel_4x4xCinxCout, operands)[0]
 
 
-def _upconv_fwd(x, kernel):
-  return upconv(x, kernel), (x, kernel)
+def _upconv_fwd(x, kernel, operands):
+  _check(x, kernel, 4)
+  x, flipped = x.astype(_operands(operands)), _flip(kernel).astype(operands)
+  b, h, w, _ = x.shape
+  y = _call(_FORWARD, x, flipped, (b, 2 * h, 2 * w, kernel.shape[3]), transposed=True,
+            stride=2, pad=1)
+  return y, (x, flipped)
 
 
-def _upconv_bwd(residuals, dy):
-  x, kernel = residuals
-  dx = _call(_INPUT_GRADIENT, dy, _flip(kernel), x.shape, transposed=True, stride=2, pad=1)
-  dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, transposed=True, stride=2, pad=1)
+def _upconv_bwd(operands, residuals, dy):
+  x, flipped = residuals
+  dy = dy.astype(operands)
+  dx = _call(_INPUT_GRADIENT, dy, flipped, x.shape, transposed=True, stride=2, pad=1)
+  dkernel = _call(_KERNEL_GRADIENT, x, dy, flipped.shape, transposed=True, stride=2, pad=1)
   return dx, _flip(dkernel)
 
 
 upconv.defvjp(_upconv_fwd, _upconv_bwd)
 
 
-def implementations(kind: str, x_shape, kernel_shape) -> dict[str, str]:
-  """oneDNN's implementation names for a float32 layer (kind 'conv3x3' or 'upconv'), e.g.
-  {'forward': 'brgconv:avx512_core', ...}: what actually runs, for docs and tests."""
+def implementations(kind: str, x_shape, kernel_shape, operands=jnp.float32) -> dict[str, str]:
+  """oneDNN's implementation names for a layer (kind 'conv3x3' or 'upconv'), e.g.
+  {'forward': 'brgconv:avx512_core', ...}: what actually runs, for `jit_compiled`, docs and
+  tests. Raises OnednnUnavailable where oneDNN has none for a pass."""
+  if kind not in ("conv3x3", "upconv"):
+    raise ValueError(f"kind must be 'conv3x3' or 'upconv', got {kind!r}")
+  return _implementations(kind, tuple(x_shape), tuple(kernel_shape),
+                          _operands(operands) == jnp.bfloat16)
+
+
+@functools.cache
+def _implementations(kind, x_shape, kernel_shape, bf16) -> dict[str, str]:
   library = _library()
   b, h, w, _ = x_shape
   transposed = kind == "upconv"
-  if kind not in ("conv3x3", "upconv"):
-    raise ValueError(f"kind must be 'conv3x3' or 'upconv', got {kind!r}")
   scale = 2 if transposed else 1
   y_shape = (b, scale * h, scale * w, kernel_shape[3])
   as_c = lambda s: (ctypes.c_int64 * 4)(*s)
@@ -219,10 +243,22 @@ def implementations(kind: str, x_shape, kernel_shape) -> dict[str, str]:
   for mode, name in enumerate(("forward", "input_gradient", "kernel_gradient")):
     out = ctypes.create_string_buffer(256)
     ok = library.chairgen_onednn_implementation(
-        ctypes.c_int64(mode), ctypes.c_int64(transposed), as_c(x_shape), as_c(y_shape),
-        as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1), ctypes.c_int64(1), out,
-        ctypes.c_int64(len(out)))
+        ctypes.c_int64(mode), ctypes.c_int64(transposed), ctypes.c_int64(bf16), as_c(x_shape),
+        as_c(y_shape), as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1),
+        ctypes.c_int64(1), out, ctypes.c_int64(len(out)))
     if not ok:
-      raise RuntimeError(f"oneDNN has no {name} for {kind} {x_shape} x {kernel_shape}")
+      raise OnednnUnavailable(f"oneDNN has no {name} for {kind} {x_shape} x {kernel_shape} "
+                              f"with {'bfloat16' if bf16 else 'float32'} operands")
     names[name] = out.value.decode()
   return names
+
+
+def jit_compiled(kind: str, x_shape, kernel_shape, operands=jnp.float32) -> bool:
+  """Whether oneDNN runs all three passes of this layer with JIT-compiled kernels on this CPU,
+  not its reference code (which is many times slower than the JAX forms): bfloat16 on a CPU
+  without bf16 instructions, for one, may have only those."""
+  try:
+    names = implementations(kind, x_shape, kernel_shape, operands)
+  except OnednnUnavailable:
+    return False
+  return not any("ref" in name for name in names.values())
