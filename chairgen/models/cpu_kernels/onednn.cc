@@ -160,6 +160,11 @@ ffi::Error Convolution(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyB
                       "oneDNN convolution: operands must be float32 or bfloat16");
   try {
     auto e = Get(p);
+    // One convolution at a time: each runs on all cores through OpenMP already, and XLA's
+    // threads would otherwise start two at once (a layer's input and kernel gradients are
+    // independent), oversubscribing the cores.
+    static std::mutex running;
+    std::lock_guard<std::mutex> one_at_a_time(running);
     auto& engine = Engine();
     dnnl::stream stream(engine);
     memory user_src(e->user_src, engine, xb.untyped_data());
