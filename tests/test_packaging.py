@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ USER_SCRIPT = textwrap.dedent("""
     import importlib.util, json, sys
     import tensorflow_datasets as tfds
     import chairgen, chairgen.datasets  # nothing from the checkout: it is not on sys.path
+    from chairgen.models.cpu_kernels import onednn
     builder = tfds.builder("procedural_turntables/test", data_dir=sys.argv[1])
     builder.download_and_prepare()
     source = tfds.data_source("procedural_turntables/test", split="train", data_dir=sys.argv[1])
@@ -23,6 +25,7 @@ USER_SCRIPT = textwrap.dedent("""
     print("RESULT " + json.dumps({
         "chairgen": chairgen.__file__, "n": len(source), "shape": list(example["image"].shape),
         "experiments_installed": importlib.util.find_spec("experiments") is not None,
+        "onednn_unavailable": onednn.unavailable_reason(),
         "tensorflow_imported": "tensorflow" in sys.modules}))
 """)
 
@@ -44,7 +47,8 @@ def test_wheel_holds_the_library_and_works_outside_the_checkout(tmp_path):
   for needed in ("chairgen/datasets/aubry_chairs/checksums.tsv",
                  "chairgen/datasets/aubry_chairs/TAGS.txt",
                  "chairgen/datasets/procedural_turntables/README.md",
-                 "chairgen/procedural/render_process.py"):
+                 "chairgen/procedural/render_process.py",
+                 "chairgen/models/cpu_kernels/onednn.cc"):
     assert needed in names, needed
   assert not [n for n in names if "/dummy_data/" in n]
   metadata = zipfile.ZipFile(wheel).read(
@@ -72,3 +76,7 @@ def test_wheel_holds_the_library_and_works_outside_the_checkout(tmp_path):
   assert result["n"] == 240 and result["shape"] == [32, 32, 3]
   assert result["experiments_installed"] is False
   assert result["tensorflow_imported"] is False
+  if sys.platform == "linux" and platform.machine() == "x86_64":
+    # The oneDNN wheel the dependency brings is found in the new environment and the kernels
+    # build against it there.
+    assert result["onednn_unavailable"] is None, result["onednn_unavailable"]

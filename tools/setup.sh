@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what chairgen needs on a fresh Debian/Ubuntu machine, idempotently:
-#  - Mesa's headless EGL (the procedural renderer draws with moderngl on llvmpipe),
+#  - Mesa's headless EGL (the procedural renderer draws with moderngl on llvmpipe), and a C++
+#    compiler (the oneDNN convolution kernels are built with it on first use),
 #  - a virtual environment in .venv with chairgen and its test dependencies (the renderer and
 #    the explorer included), at the versions of tools/constraints.txt,
 #  - with --tensorflow: a second one, .venv-tf, that also holds TensorFlow (the `tensorflow`
@@ -21,11 +22,11 @@ case "${1:-}" in
 esac
 
 need=()
-for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri g++; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
-  echo "setup: installing ${need[*]} (headless OpenGL for the renderer)"
+  echo "setup: installing ${need[*]} (headless OpenGL for the renderer, g++ for oneDNN's kernels)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
