@@ -20,12 +20,15 @@ from chairgen.models.cpu_kernels import winograd
 
 
 def dot_dtypes(fn, *args) -> list[tuple[str, str, str]]:
-  """(lhs, rhs, out) dtypes of every dot_general that tracing fn(*args) emits, nested included."""
+  """(lhs, rhs, out) dtypes of every product that tracing fn(*args) emits, nested included:
+  dot_generals and oneDNN's convolutions (`cpu_kernels.onednn`'s FFI calls)."""
   found = []
 
   def walk(jaxpr):
     for eqn in jaxpr.eqns:
-      if eqn.primitive.name == "dot_general":
+      if eqn.primitive.name == "dot_general" or (
+          eqn.primitive.name == "ffi_call"
+          and eqn.params.get("target_name") == cpu_kernels.onednn.TARGET):
         found.append(tuple(str(v.aval.dtype) for v in (*eqn.invars, *eqn.outvars)))
       for sub in jax.extend.core.jaxprs_in_params(eqn.params):
         walk(sub)
@@ -109,6 +112,7 @@ def test_bfloat16_generator_on_the_cpu_multiplies_bf16_and_keeps_float32_activat
     return jnp.mean(model.apply({"params": p}, style, view, theta)["rgb"] ** 2)
 
   dots = dot_dtypes(jax.grad(loss), params)
-  # FC layers and Winograd layers multiply in bf16; no product rounds its output to bf16.
+  # FC layers and Winograd (or oneDNN) layers multiply in bf16; no product rounds its output
+  # to bf16.
   assert dots.count(BF16_PRODUCT) >= 3 * 9, dots
   assert all(out == "float32" for *_, out in dots), dots

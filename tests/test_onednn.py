@@ -114,22 +114,36 @@ def test_the_papers_layers_run_jit_compiled_kernels(operands):
       pytest.fail(f"oneDNN runs reference code for float32 {kind} {x_shape}: {names}")
 
 
+def _cpu_flags():
+  try:
+    with open("/proc/cpuinfo") as f:
+      return set(next(line for line in f if line.startswith("flags")).split(":")[1].split())
+  except (OSError, StopIteration):
+    return set()
+
+
 @needs_onednn
 def test_cpu_kernels_choose_onednn_per_layer():
+  avx512 = "avx512f" in _cpu_flags()
   x_narrow = jnp.zeros((2, 16, 16, 48))
   x_wide = jnp.zeros((2, 16, 16, cpu_kernels.WINOGRAD_MIN_CONV3X3_CHANNELS))
+  upconv_kernel = jnp.zeros((4, 4, 48, 5))
   conv_narrow, conv_wide = jnp.zeros((3, 3, 48, 48)), jnp.zeros((3, 3, x_wide.shape[-1], 8))
-  assert cpu_kernels.use_onednn("upconv", x_narrow, jnp.zeros((4, 4, 48, 5)))
-  assert cpu_kernels.use_onednn("conv3x3", x_narrow, conv_narrow)
-  # Wide float32 3x3 convolutions stay Winograd; with bf16 operands oneDNN takes them too.
+  # Float32 goes to oneDNN where it has AVX-512 code (measured faster there), not on AVX2.
+  assert cpu_kernels.use_onednn("upconv", x_narrow, upconv_kernel) == avx512
+  assert cpu_kernels.use_onednn("conv3x3", x_narrow, conv_narrow) == avx512
+  # Wide float32 3x3 convolutions stay Winograd; with bf16 operands oneDNN takes them where it
+  # has JIT code for them.
   assert not cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide)
   assert cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide, jnp.bfloat16) == (
       onednn.jit_compiled("conv3x3", x_wide.shape, conv_wide.shape, jnp.bfloat16))
+  if {"avx512_bf16", "amx_bf16"} & _cpu_flags():
+    assert cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide, jnp.bfloat16)
   # bf16 activations are not what cpu_kernels gives it (they stay float32).
   assert not cpu_kernels.use_onednn("conv3x3", x_narrow.astype(jnp.bfloat16), conv_narrow)
   # And the generator's layers really call it: the FFI target is in the compiled program.
-  hlo = jax.jit(cpu_kernels.upconv).lower(x_narrow, jnp.zeros((4, 4, 48, 5))).as_text()
-  assert onednn.TARGET in hlo
+  hlo = jax.jit(cpu_kernels.upconv).lower(x_narrow, upconv_kernel).as_text()
+  assert (onednn.TARGET in hlo) == avx512
 
 
 def test_rejects_wrong_shapes_and_dtypes():

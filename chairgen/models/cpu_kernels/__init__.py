@@ -9,8 +9,9 @@ gradients:
 - where `onednn.available()` (Linux x86-64 with oneDNN and a C++ compiler, one device):
   oneDNN's direct convolutions through an XLA FFI call (`onednn.py`) for every up-convolution
   and 3x3 convolution, except float32 3x3 convolutions of WINOGRAD_MIN_CONV3X3_CHANNELS inputs
-  or more (`use_onednn`); they read each map once where the forms below move transformed
-  copies through memory, and with bfloat16 operands they run on AMX or AVX-512 bf16;
+  or more, and float32 on CPUs without AVX-512 (`use_onednn`); they read each map once where
+  the forms below move transformed copies through memory, and with bfloat16 operands they run
+  on AMX or AVX-512 bf16;
 - `conv3x3`: Winograd F(4x4, 3x3) for large float32 maps, else F(2x2, 3x3) (`winograd.py`);
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
@@ -50,19 +51,30 @@ WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_CONV3X3_CHANNELS = 128
 
 
+# Float32 layers go to oneDNN only where it runs AVX-512 (or AMX) code for all three passes:
+# there it was measured faster than the JAX forms (docs/performance.md). On AVX2-only CPUs the
+# JAX forms beat PyTorch's oneDNN convolutions in the docs' runs, and have not been measured
+# against these, so they stay.
+ONEDNN_FLOAT32_ISA = "avx512"
+
+
 def use_onednn(kind: str, x, kernel, operands=None) -> bool:
   """Whether this layer ('conv3x3' or 'upconv') goes to oneDNN: float32 activations, one
   device (XLA cannot split the custom call over a mesh), `onednn.available()`, and oneDNN
   JIT-compiles all three passes of it for these operands on this CPU (bfloat16 without bf16
-  instructions, for one, has only reference code, slower than the JAX forms)."""
+  instructions, for one, has only reference code, slower than the JAX forms), with
+  ONEDNN_FLOAT32_ISA code for float32."""
   operands = jnp.dtype(operands or x.dtype)
   if (x.dtype != jnp.float32 or operands not in onednn.OPERANDS or jax.device_count() != 1
       or not onednn.available()):
     return False
-  if kind == "conv3x3" and operands == jnp.float32 and (
+  if operands == jnp.float32 and kind == "conv3x3" and (
       x.shape[-1] >= WINOGRAD_MIN_CONV3X3_CHANNELS):
     return False
-  return onednn.jit_compiled(kind, x.shape, kernel.shape, operands)
+  if not onednn.jit_compiled(kind, x.shape, kernel.shape, operands):
+    return False
+  names = onednn.implementations(kind, x.shape, kernel.shape, operands).values()
+  return operands != jnp.float32 or all(ONEDNN_FLOAT32_ISA in name for name in names)
 
 
 # F(4x4, 3x3) from this input size on (float32 bytes of [B, H, W, Cin]): below it the maps stay
@@ -105,6 +117,7 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
-__all__ = ["F4_MIN_INPUT_BYTES", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_CONV3X3_CHANNELS",
+__all__ = ["F4_MIN_INPUT_BYTES", "ONEDNN_FLOAT32_ISA", "WINOGRAD_MIN_CHANNELS",
+           "WINOGRAD_MIN_CONV3X3_CHANNELS",
            "conv3x3", "conv3x3_output_tile", "matmul", "onednn", "upconv", "upconv_phase",
            "upconv_winograd", "use_onednn"]
