@@ -35,6 +35,10 @@ struct Primitive {
   memory::desc src, weights, dst;             // what the primitive reads and writes
   memory::desc user_src, user_weights, user_dst;  // NHWC, HWIO, NHWC
   std::string implementation;
+  // Reordered copies where the primitive's layout differs from the user's (the kernel's, in
+  // practice), allocated once: a fresh multi-MiB buffer per call would be mapped and faulted
+  // in anew each time. Safe to reuse because convolutions run one at a time (`Convolution`).
+  std::map<int, memory> staging;
 };
 
 struct Problem {
@@ -172,15 +176,17 @@ ffi::Error Convolution(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyB
     memory user_weights(e->user_weights, engine, kb.untyped_data());
     // The primitive's arguments: the user's buffers, or reordered copies where its layout
     // differs (in practice only the kernel's).
-    auto prepare = [&](memory& user, const memory::desc& want, bool input) {
+    auto prepare = [&](int slot, memory& user, const memory::desc& want, bool input) {
       if (want == user.get_desc()) return user;
-      memory m(want, engine);
+      auto it = e->staging.find(slot);
+      if (it == e->staging.end()) it = e->staging.emplace(slot, memory(want, engine)).first;
+      memory m = it->second;
       if (input) dnnl::reorder(user, m).execute(stream, user, m);
       return m;
     };
-    memory src = prepare(user_src, e->src, mode != 1);
-    memory weights = prepare(user_weights, e->weights, mode != 2);
-    memory dst = prepare(user_dst, e->dst, mode != 0);
+    memory src = prepare(DNNL_ARG_SRC, user_src, e->src, mode != 1);
+    memory weights = prepare(DNNL_ARG_WEIGHTS, user_weights, e->weights, mode != 2);
+    memory dst = prepare(DNNL_ARG_DST, user_dst, e->dst, mode != 0);
     if (mode == 0) {
       e->primitive.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
                                     {DNNL_ARG_DST, dst}});
