@@ -114,3 +114,21 @@ def test_benchmark_layers_times_both_winograd_tiles():
   row, = [line for line in proc.stdout.splitlines() if "8px" in line]
   pairs = re.findall(r"(F\(\dx\d\)) +(\d+\.\d) / +(\d+\.\d)", row)
   assert [p[0] for p in pairs] == ["F(2x2)", "F(4x4)"], row
+
+
+def test_benchmark_layers_compares_onednn_with_the_jax_forms():
+  tool = os.path.join(ROOT, "tools", "benchmark_layers.py")
+  proc = subprocess.run([sys.executable, tool, "--kernels=auto,auto-jax", "--batch=2",
+                         "--image_size=32", "--width_multiplier=0.125", "--repeats=1",
+                         "--dtype=bfloat16"], capture_output=True, text=True, timeout=600,
+                        cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [line for line in proc.stdout.splitlines() if line.strip().startswith(("upconv", "conv"))]
+  assert rows, proc.stdout
+  for row in rows:
+    pairs = re.findall(r"(auto(?:-jax)?) +(\d+\.\d) / +(\d+\.\d)", row)
+    assert [p[0] for p in pairs] == ["auto", "auto-jax"], row
+    assert all(float(ms) > 0 for p in pairs for ms in p[1:]), row
+  generator = [line.split() for line in proc.stdout.splitlines() if "gradient" in line
+               and line.split()[0] in ("auto", "auto-jax")]
+  assert [g[0] for g in generator] == ["auto", "auto-jax"], proc.stdout

@@ -1,11 +1,13 @@
 r"""Times the layers of 1s-S-deep, and the generator's gradient, with each `model.kernels`.
 
     python tools/benchmark_layers.py [--batch=32] [--image_size=64] [--repeats=5] \
-        [--kernels=auto,xla] [--nogenerator] [--winograd_tiles=32x16x256,64x64x48]
+        [--kernels=auto,xla,auto-jax] [--dtype=float32] [--nogenerator] \
+        [--winograd_tiles=32x16x256,64x64x48]
 
 Prints, per up-convolution and per 3x3 convolution of 1s-S-deep at the given size, the forward
 time and the forward+backward time (gradients for input and kernel) with each kernel switch
-(layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions), then
+(layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions;
+'auto-jax' is 'auto' with oneDNN off, cpu_kernels' pure-JAX forms), then
 the time of one gradient of the whole generator's loss with each; with --winograd_tiles, a 3x3
 convolution + ReLU of each given shape by Winograd F(2x2, 3x3) and F(4x4, 3x3) (what
 `cpu_kernels.F4_MIN_INPUT_BYTES` was chosen from).  Numbers are medians of `repeats` runs after
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import time
 from typing import Callable
+
+import contextlib
 
 from absl import app
 from absl import flags
@@ -28,6 +32,7 @@ from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import models
 from chairgen.models import layers
+from chairgen.models import cpu_kernels
 from chairgen.models import variants
 from chairgen.models.cpu_kernels import winograd
 
@@ -35,7 +40,12 @@ _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image size of the generator.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed runs per measurement.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 1.0, "Generator width multiplier.")
-_KERNELS = flags.DEFINE_list("kernels", list(layers.KERNELS), "model.kernels values to time.")
+# 'auto-jax': 'auto' with oneDNN off (cpu_kernels' pure-JAX forms), to compare the two.
+JAX_FORMS = "auto-jax"
+_KERNELS = flags.DEFINE_list("kernels", list(layers.KERNELS), "model.kernels values to time, "
+                             f"and '{JAX_FORMS}': 'auto' without oneDNN (the pure-JAX forms).")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
+                           "The layers' dtype (model.dtype).")
 _GENERATOR = flags.DEFINE_bool("generator", True, "Also time the whole generator's gradient.")
 _TILES = flags.DEFINE_list("winograd_tiles", [], "BATCHxSIZExCHANNELS maps on which to time "
                            "F(2x2, 3x3) against F(4x4, 3x3).")
@@ -73,12 +83,28 @@ def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
   return "   ".join(row)
 
 
+@contextlib.contextmanager
+def _kernel_choice(kernels: str):
+  """Tracing under this runs `kernels`: JAX_FORMS is 'auto' with `cpu_kernels.use_onednn`
+  answering no."""
+  if kernels != JAX_FORMS:
+    yield kernels
+    return
+  use_onednn = cpu_kernels.use_onednn
+  cpu_kernels.use_onednn = lambda *args, **kwargs: False
+  try:
+    yield "auto"
+  finally:
+    cpu_kernels.use_onednn = use_onednn
+
+
 def _layer_fn(layer_cls, kernels: str) -> Callable:
   """x, kernel -> y computed as the generator's layer does with this kernel switch."""
   def fn(x, kernel):
-    layer = layer_cls(kernel.shape[-1], relu=False, kernels=kernels)
-    params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
-    return layer.apply({"params": params}, x)
+    with _kernel_choice(kernels) as switch:
+      layer = layer_cls(kernel.shape[-1], relu=False, kernels=switch, dtype=_DTYPE.value)
+      params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
+      return layer.apply({"params": params}, x)
   return fn
 
 
@@ -124,13 +150,15 @@ def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int
   loss_config = losses.default_config()
   for impl in _KERNELS.value:
     config = models.default_config()
-    config.kernels = impl
+    config.kernels = "auto" if impl == JAX_FORMS else impl
     config.width_multiplier = multiplier
+    config.dtype = _DTYPE.value
     model = models.create_model(config, num_styles, image_size, _THETA_DIM)
     params = model.init(jax.random.key(0), style, view, theta)["params"]
 
-    def loss_fn(params, model=model):
-      outputs = model.apply({"params": params}, style, view, theta)
+    def loss_fn(params, model=model, impl=impl):
+      with _kernel_choice(impl):
+        outputs = model.apply({"params": params}, style, view, theta)
       return losses.compute(outputs, image, mask, loss_config)[0]
 
     grad = jax.jit(jax.grad(loss_fn))
