@@ -162,6 +162,19 @@ def _operands(dtype) -> jnp.dtype:
   return dtype
 
 
+# The two layers' geometry in oneDNN's terms.
+_CONV3X3 = dict(transposed=False, stride=1, pad=1)
+_UPCONV = dict(transposed=True, stride=2, pad=1)
+
+
+def _gradients(operands, x, kernel, dy, **geometry):
+  """Input and kernel gradients of `_call(_FORWARD, x, kernel, ..., **geometry)`."""
+  dy = dy.astype(operands)
+  dx = _call(_INPUT_GRADIENT, dy, kernel, x.shape, **geometry)
+  dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, **geometry)
+  return dx, dkernel
+
+
 # operands: what the products read (x, kernel and output gradient are cast to it); they sum
 # in float32 and every result is float32, as in the rest of `cpu_kernels`.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -173,17 +186,12 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands=jnp.float32
 def _conv3x3_fwd(x, kernel, operands):
   _check(x, kernel, 3)
   x, kernel = x.astype(_operands(operands)), kernel.astype(operands)
-  y = _call(_FORWARD, x, kernel, x.shape[:3] + kernel.shape[3:], transposed=False, stride=1,
-            pad=1)
+  y = _call(_FORWARD, x, kernel, x.shape[:3] + kernel.shape[3:], **_CONV3X3)
   return y, (x, kernel)
 
 
 def _conv3x3_bwd(operands, residuals, dy):
-  x, kernel = residuals
-  dy = dy.astype(operands)
-  dx = _call(_INPUT_GRADIENT, dy, kernel, x.shape, transposed=False, stride=1, pad=1)
-  dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, transposed=False, stride=1, pad=1)
-  return dx, dkernel
+  return _gradients(operands, *residuals, dy, **_CONV3X3)
 
 
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
@@ -205,17 +213,13 @@ def _upconv_fwd(x, kernel, operands):
   _check(x, kernel, 4)
   x, flipped = x.astype(_operands(operands)), _flip(kernel).astype(operands)
   b, h, w, _ = x.shape
-  y = _call(_FORWARD, x, flipped, (b, 2 * h, 2 * w, kernel.shape[3]), transposed=True,
-            stride=2, pad=1)
+  y = _call(_FORWARD, x, flipped, (b, 2 * h, 2 * w, kernel.shape[3]), **_UPCONV)
   return y, (x, flipped)
 
 
 def _upconv_bwd(operands, residuals, dy):
-  x, flipped = residuals
-  dy = dy.astype(operands)
-  dx = _call(_INPUT_GRADIENT, dy, flipped, x.shape, transposed=True, stride=2, pad=1)
-  dkernel = _call(_KERNEL_GRADIENT, x, dy, flipped.shape, transposed=True, stride=2, pad=1)
-  return dx, _flip(dkernel)
+  dx, dflipped = _gradients(operands, *residuals, dy, **_UPCONV)
+  return dx, _flip(dflipped)
 
 
 upconv.defvjp(_upconv_fwd, _upconv_bwd)
