@@ -26,10 +26,12 @@ def dot_dtypes(fn, *args) -> list[tuple[str, str, str]]:
 
   def walk(jaxpr):
     for eqn in jaxpr.eqns:
-      if eqn.primitive.name == "dot_general" or (
-          eqn.primitive.name == "ffi_call"
-          and eqn.params.get("target_name") == cpu_kernels.onednn.TARGET):
+      target = eqn.params.get("target_name") if eqn.primitive.name == "ffi_call" else None
+      if eqn.primitive.name == "dot_general" or target == cpu_kernels.onednn.TARGET:
         found.append(tuple(str(v.aval.dtype) for v in (*eqn.invars, *eqn.outvars)))
+      elif target == cpu_kernels.onednn.GRADIENTS_TARGET:   # x, kernel, dy -> dx, dkernel
+        x, kernel, dy, dx, dkernel = (str(v.aval.dtype) for v in (*eqn.invars, *eqn.outvars))
+        found.extend([(dy, kernel, dx), (x, dy, dkernel)])
       for sub in jax.extend.core.jaxprs_in_params(eqn.params):
         walk(sub)
 

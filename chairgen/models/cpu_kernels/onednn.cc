@@ -1,11 +1,11 @@
 // oneDNN's direct convolutions as an XLA:CPU custom call (the XLA FFI), for
 // chairgen/models/cpu_kernels/onednn.py, which builds this file with the C++ compiler.
 //
-// One handler computes one of the three products of a convolution or of a transposed
-// convolution ("deconvolution"), with activations in NHWC and kernels in HWIO, as XLA has them:
-//   mode 0 (forward):          a = x [B, H, W, Ci],   b = kernel [KH, KW, Ci, Co] -> y
-//   mode 1 (input gradient):   a = dy [B, OH, OW, Co], b = kernel                -> dx
-//   mode 2 (kernel gradient):  a = x,                 b = dy                     -> dkernel
+// Two handlers run a convolution or a transposed convolution ("deconvolution") with
+// activations in NHWC and kernels in HWIO, as XLA has them: ChairgenOnednnForward
+// (x [B, H, W, Ci], kernel [KH, KW, Ci, Co] -> y [B, OH, OW, Co]) and ChairgenOnednnGradients
+// (x, kernel, dy -> dx, dkernel). Internally the three passes are modes 0 (forward), 1 (input
+// gradient) and 2 (kernel gradient).
 // oneDNN picks its own kernel layout (format `any`); the kernel is reordered into it on each
 // call (it is small next to the activations), activations stay NHWC, which oneDNN's AVX-512
 // and AVX2 convolutions read directly. Primitives are created once per shape and cached.
@@ -15,6 +15,8 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+
+#include <omp.h>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
@@ -30,7 +32,29 @@ dnnl::engine& Engine() {
   return engine;
 }
 
+// Problems of fewer multiply-adds run on one thread: there an OpenMP team costs more than it
+// saves, and on a busy 2-core machine waking its second thread can wait for a scheduler tick
+// (4 ms, against ~0.1 ms for the whole product; measured in docs/performance.md).
+constexpr int64_t kOneThreadMaxMacs = int64_t{1} << 24;
+
+// Sets this thread's OpenMP team size (an OpenMP per-thread setting, which oneDNN reads when it
+// creates and runs a primitive) for a scope; 0 leaves it as it is.
+class TeamSize {
+ public:
+  explicit TeamSize(int threads) : saved_(omp_get_max_threads()), set_(threads > 0) {
+    if (set_) omp_set_num_threads(threads);
+  }
+  ~TeamSize() {
+    if (set_) omp_set_num_threads(saved_);
+  }
+
+ private:
+  int saved_;
+  bool set_;
+};
+
 struct Primitive {
+  int threads = 0;  // the TeamSize it was created with and runs with
   dnnl::primitive primitive;
   memory::desc src, weights, dst;             // what the primitive reads and writes
   memory::desc user_src, user_weights, user_dst;  // NHWC, HWIO, NHWC
@@ -105,6 +129,13 @@ std::shared_ptr<Primitive> Get(const Problem& p) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   auto e = std::make_shared<Primitive>();
+  // Multiply-adds: every output pixel of a convolution (every input pixel of a deconvolution)
+  // meets KH * KW * Ci * Co kernel taps.
+  const memory::dims& pixels = p.transposed ? p.x : p.y;
+  const int64_t macs = pixels[0] * pixels[1] * pixels[2] * p.kernel[0] * p.kernel[1] *
+                       p.kernel[2] * p.kernel[3];
+  e->threads = macs < kOneThreadMaxMacs ? 1 : 0;
+  TeamSize team(e->threads);
   // oneDNN's logical dimensions: N C H W for activations, O I H W for kernels.
   e->user_src = memory::desc({p.x[0], p.x[3], p.x[1], p.x[2]}, p.x_type, tag::nhwc);
   e->user_dst = memory::desc({p.y[0], p.y[3], p.y[1], p.y[2]}, p.y_type, tag::nhwc);
@@ -134,22 +165,14 @@ memory::dims Dims(const ffi::AnyBuffer& b) {
   return memory::dims(d.begin(), d.end());
 }
 
-ffi::Error Convolution(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> out,
-                       int64_t mode, int64_t transposed, int64_t stride, int64_t pad_lo,
-                       int64_t pad_hi) {
-  if (mode < 0 || mode > 2)
-    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "mode must be 0, 1 or 2");
-  if (a.dimensions().size() != 4 || b.dimensions().size() != 4 ||
-      out->dimensions().size() != 4)
+// One pass (`mode`) of the layer on x, y and kernel, one of which is the pass's output.
+// Callers hold `Running()`.
+ffi::Error Execute(int64_t mode, int64_t transposed, const ffi::AnyBuffer& xb,
+                   const ffi::AnyBuffer& yb, const ffi::AnyBuffer& kb, int64_t stride,
+                   int64_t pad_lo, int64_t pad_hi) {
+  if (xb.dimensions().size() != 4 || yb.dimensions().size() != 4 ||
+      kb.dimensions().size() != 4)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "operands must have rank 4");
-  // Which buffer is x, y and the kernel in this mode.
-  const ffi::AnyBuffer* x = mode == 2 || mode == 0 ? &a : nullptr;
-  const ffi::AnyBuffer* y = mode == 1 ? &a : mode == 2 ? &b : nullptr;
-  const ffi::AnyBuffer* k = mode == 2 ? nullptr : &b;
-  const ffi::AnyBuffer& o = *out;
-  const ffi::AnyBuffer& xb = x ? *x : o;
-  const ffi::AnyBuffer& yb = y ? *y : o;
-  const ffi::AnyBuffer& kb = k ? *k : o;
   Problem p;
   p.mode = mode;
   p.transposed = transposed != 0;
@@ -164,11 +187,7 @@ ffi::Error Convolution(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyB
                       "oneDNN convolution: operands must be float32 or bfloat16");
   try {
     auto e = Get(p);
-    // One convolution at a time: each runs on all cores through OpenMP already, and XLA's
-    // threads would otherwise start two at once (a layer's input and kernel gradients are
-    // independent), oversubscribing the cores.
-    static std::mutex running;
-    std::lock_guard<std::mutex> one_at_a_time(running);
+    TeamSize team(e->threads);
     auto& engine = Engine();
     dnnl::stream stream(engine);
     memory user_src(e->user_src, engine, xb.untyped_data());
@@ -209,14 +228,51 @@ ffi::Error Convolution(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyB
   return ffi::Error::Success();
 }
 
+// One convolution at a time: each runs on all cores through OpenMP already, and XLA's
+// threads would otherwise start two at once, oversubscribing the cores.
+std::mutex& Running() {
+  static std::mutex running;
+  return running;
+}
+
+// y = layer(x, kernel).
+ffi::Error Forward(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::Result<ffi::AnyBuffer> y,
+                   int64_t transposed, int64_t stride, int64_t pad_lo, int64_t pad_hi) {
+  std::lock_guard<std::mutex> one_at_a_time(Running());
+  return Execute(0, transposed, x, *y, kernel, stride, pad_lo, pad_hi);
+}
+
+// dx and dkernel from dy, one after the other in one call: two calls would be independent ops
+// that XLA starts on two threads at once, and the one left waiting for the other wakes up late
+// (a scheduler tick, 4 ms, on a 2-core machine whose cores the first keeps busy).
+ffi::Error Gradients(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer dy,
+                     ffi::Result<ffi::AnyBuffer> dx, ffi::Result<ffi::AnyBuffer> dkernel,
+                     int64_t transposed, int64_t stride, int64_t pad_lo, int64_t pad_hi) {
+  std::lock_guard<std::mutex> one_at_a_time(Running());
+  ffi::Error error = Execute(1, transposed, *dx, dy, kernel, stride, pad_lo, pad_hi);
+  if (error.failure()) return error;
+  return Execute(2, transposed, x, dy, *dkernel, stride, pad_lo, pad_hi);
+}
+
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnConvolution, Convolution,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnForward, Forward,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
-                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("transposed")
+                                  .Attr<int64_t>("stride")
+                                  .Attr<int64_t>("pad_lo")
+                                  .Attr<int64_t>("pad_hi"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnGradients, Gradients,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
                                   .Attr<int64_t>("transposed")
                                   .Attr<int64_t>("stride")
                                   .Attr<int64_t>("pad_lo")

@@ -36,12 +36,11 @@ import numpy as np
 Array = jax.Array
 
 SOURCE = Path(__file__).with_name("onednn.cc")
-TARGET = "chairgen_onednn_convolution"
+TARGET = "chairgen_onednn_convolution"            # the forward pass
+GRADIENTS_TARGET = "chairgen_onednn_convolution_gradients"   # both gradients in one call
 ENV_SWITCH = "CHAIRGEN_ONEDNN"        # '0' turns the oneDNN path off
 ENV_ROOT = "CHAIRGEN_ONEDNN_ROOT"     # a prefix with include/oneapi/dnnl and lib/libdnnl.so
 ENV_CACHE = "CHAIRGEN_CACHE_DIR"      # where the compiled library goes (~/.cache/chairgen)
-
-_FORWARD, _INPUT_GRADIENT, _KERNEL_GRADIENT = 0, 1, 2
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def build() -> Path:
     return library
   library.parent.mkdir(parents=True, exist_ok=True)
   partial = library.with_name(f"{library.name}.{os.getpid()}.partial")
-  command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", str(SOURCE), "-o", str(partial),
+  command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", str(SOURCE), "-o", str(partial),
              f"-I{prefix / 'include'}", "-isystem", jax.ffi.include_dir(),
              f"-L{prefix / 'lib'}", "-ldnnl", f"-Wl,-rpath,{prefix / 'lib'}"]
   log.info("building the oneDNN convolution kernels: %s", " ".join(command))
@@ -112,7 +111,10 @@ def _library() -> ctypes.CDLL:
     raise OnednnUnavailable(f"built for Linux x86-64 only, this is {sys.platform} "
                             f"{platform.machine()}")
   library = ctypes.CDLL(str(build()))
-  jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.ChairgenOnednnConvolution),
+  jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.ChairgenOnednnForward),
+                              platform="cpu")
+  jax.ffi.register_ffi_target(GRADIENTS_TARGET,
+                              jax.ffi.pycapsule(library.ChairgenOnednnGradients),
                               platform="cpu")
   return library
 
@@ -132,13 +134,24 @@ def available() -> bool:
   return unavailable_reason() is None
 
 
-def _call(mode: int, a: Array, b: Array, out_shape, *, transposed: bool, stride: int,
-          pad: int) -> Array:
+def _attributes(transposed: bool, stride: int, pad: int) -> dict:
+  return dict(transposed=np.int64(transposed), stride=np.int64(stride), pad_lo=np.int64(pad),
+              pad_hi=np.int64(pad))
+
+
+def _forward(x: Array, kernel: Array, y_shape, **geometry) -> Array:
   _library()
-  return jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct(tuple(out_shape), jnp.float32),
-                          vmap_method="sequential")(
-      a, b, mode=np.int64(mode), transposed=np.int64(transposed), stride=np.int64(stride),
-      pad_lo=np.int64(pad), pad_hi=np.int64(pad))
+  return jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct(tuple(y_shape), jnp.float32),
+                          vmap_method="sequential")(x, kernel, **_attributes(**geometry))
+
+
+def _gradients(operands, x: Array, kernel: Array, dy: Array, **geometry):
+  """(dx, dkernel) of `_forward(x, kernel, ..., **geometry)`, in float32, from one call."""
+  _library()
+  shapes = (jax.ShapeDtypeStruct(x.shape, jnp.float32),
+            jax.ShapeDtypeStruct(kernel.shape, jnp.float32))
+  return jax.ffi.ffi_call(GRADIENTS_TARGET, shapes, vmap_method="sequential")(
+      x, kernel, dy.astype(operands), **_attributes(**geometry))
 
 
 def _check(x: Array, kernel: Array, size: int) -> None:
@@ -167,14 +180,6 @@ _CONV3X3 = dict(transposed=False, stride=1, pad=1)
 _UPCONV = dict(transposed=True, stride=2, pad=1)
 
 
-def _gradients(operands, x, kernel, dy, **geometry):
-  """Input and kernel gradients of `_call(_FORWARD, x, kernel, ..., **geometry)`."""
-  dy = dy.astype(operands)
-  dx = _call(_INPUT_GRADIENT, dy, kernel, x.shape, **geometry)
-  dkernel = _call(_KERNEL_GRADIENT, x, dy, kernel.shape, **geometry)
-  return dx, dkernel
-
-
 # operands: what the products read (x, kernel and output gradient are cast to it); they sum
 # in float32 and every result is float32, as in the rest of `cpu_kernels`.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -186,7 +191,7 @@ def conv3x3(x_BxHxWxCin: Array, kernel_3x3xCinxCout: Array, operands=jnp.float32
 def _conv3x3_fwd(x, kernel, operands):
   _check(x, kernel, 3)
   x, kernel = x.astype(_operands(operands)), kernel.astype(operands)
-  y = _call(_FORWARD, x, kernel, x.shape[:3] + kernel.shape[3:], **_CONV3X3)
+  y = _forward(x, kernel, x.shape[:3] + kernel.shape[3:], **_CONV3X3)
   return y, (x, kernel)
 
 
@@ -213,7 +218,7 @@ def _upconv_fwd(x, kernel, operands):
   _check(x, kernel, 4)
   x, flipped = x.astype(_operands(operands)), _flip(kernel).astype(operands)
   b, h, w, _ = x.shape
-  y = _call(_FORWARD, x, flipped, (b, 2 * h, 2 * w, kernel.shape[3]), **_UPCONV)
+  y = _forward(x, flipped, (b, 2 * h, 2 * w, kernel.shape[3]), **_UPCONV)
   return y, (x, flipped)
 
 
