@@ -3,9 +3,10 @@
 XLA:CPU's own convolutions are slow to differentiate, and the Winograd and phase forms of this
 package move their transformed tiles through memory several times; oneDNN's JIT-compiled
 direct convolutions (what PyTorch runs on the CPU) read each input once. `onednn.cc` wraps
-them as one FFI handler; this module compiles it with the C++ compiler on first use, against
-the oneDNN of the `onednn-devel-cpu-gomp` wheel (a dependency on Linux x86-64) and the FFI
-headers that jaxlib ships, caches the library under `cache_dir()`, and registers it with XLA.
+them as two FFI handlers (the forward pass; both gradients); this module compiles it with the
+C++ compiler on first use, against the oneDNN of the `onednn-devel-cpu-gomp` wheel (a
+dependency on Linux x86-64) and the FFI headers that jaxlib ships, caches the library under
+`cache_dir()`, and registers it with XLA.
 
 Where that cannot happen (another OS or architecture, no C++ compiler, no oneDNN, or
 CHAIRGEN_ONEDNN=0), `available()` is False, says why once in the log, and `cpu_kernels` keeps
@@ -89,8 +90,8 @@ def build() -> Path:
     return library
   library.parent.mkdir(parents=True, exist_ok=True)
   partial = library.with_name(f"{library.name}.{os.getpid()}.partial")
-  command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", str(SOURCE), "-o", str(partial),
-             f"-I{prefix / 'include'}", "-isystem", jax.ffi.include_dir(),
+  command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", str(SOURCE),
+             "-o", str(partial), f"-I{prefix / 'include'}", "-isystem", jax.ffi.include_dir(),
              f"-L{prefix / 'lib'}", "-ldnnl", f"-Wl,-rpath,{prefix / 'lib'}"]
   log.info("building the oneDNN convolution kernels: %s", " ".join(command))
   done = subprocess.run(command, capture_output=True, text=True)
