@@ -25,11 +25,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def jax_forms(monkeypatch):
+def jax_forms():
   """`cpu_kernels` without oneDNN: for tests of how it chooses among its pure-JAX forms (what
   runs with several devices, off x86-64, or with CHAIRGEN_ONEDNN=0)."""
   from chairgen.models import cpu_kernels  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(cpu_kernels, "use_onednn", lambda *args, **kwargs: False)
+  with cpu_kernels.without_onednn():
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from chairgen import reports
 from chairgen.models import cpu_kernels
 from chairgen.models import upconv as upconv_lib
 from chairgen.models.cpu_kernels import onednn
@@ -122,19 +123,15 @@ def test_the_papers_layers_run_jit_compiled_kernels(operands):
     assert not any("ref" in n for n in names.values()), names
 
 
-def _cpu_flags():
-  try:
-    with open("/proc/cpuinfo") as f:
-      return set(next(line for line in f if line.startswith("flags")).split(":")[1].split())
-  except (OSError, StopIteration):
-    return set()
+def _cpu_isa():
+  return set(reports.machine_info()["cpu_isa"])
 
 
 @needs_onednn
 def test_cpu_kernels_choose_onednn_per_layer():
   # What oneDNN may use: the CPU's, unless ONEDNN_MAX_CPU_ISA caps it (e.g. AVX2).
   capped = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper().startswith(("SSE", "AVX2"))
-  avx512 = "avx512f" in _cpu_flags() and not capped
+  avx512 = "avx512f" in _cpu_isa() and not capped
   x_narrow = jnp.zeros((2, 16, 16, 48))
   x_wide = jnp.zeros((2, 16, 16, cpu_kernels.WINOGRAD_MIN_CONV3X3_CHANNELS))
   upconv_kernel = jnp.zeros((4, 4, 48, 5))
@@ -147,7 +144,7 @@ def test_cpu_kernels_choose_onednn_per_layer():
   assert not cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide)
   assert cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide, jnp.bfloat16) == (
       onednn.jit_compiled("conv3x3", x_wide.shape, conv_wide.shape, jnp.bfloat16))
-  if {"avx512_bf16", "amx_bf16"} & _cpu_flags() and not capped:
+  if {"avx512_bf16", "amx_tile"} & _cpu_isa() and not capped:
     assert cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide, jnp.bfloat16)
   # bf16 activations are not what cpu_kernels gives it (they stay float32).
   assert not cpu_kernels.use_onednn("conv3x3", x_narrow.astype(jnp.bfloat16), conv_narrow)

@@ -16,10 +16,9 @@ compilation.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Callable
-
-import contextlib
 
 from absl import app
 from absl import flags
@@ -31,8 +30,8 @@ from chairgen import host_memory
 from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import models
-from chairgen.models import layers
 from chairgen.models import cpu_kernels
+from chairgen.models import layers
 from chairgen.models import variants
 from chairgen.models.cpu_kernels import winograd
 
@@ -85,17 +84,12 @@ def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
 
 @contextlib.contextmanager
 def _kernel_choice(kernels: str):
-  """Tracing under this runs `kernels`: JAX_FORMS is 'auto' with `cpu_kernels.use_onednn`
-  answering no."""
+  """Tracing under this runs `kernels`: JAX_FORMS is 'auto' without oneDNN."""
   if kernels != JAX_FORMS:
     yield kernels
     return
-  use_onednn = cpu_kernels.use_onednn
-  cpu_kernels.use_onednn = lambda *args, **kwargs: False
-  try:
+  with cpu_kernels.without_onednn():
     yield "auto"
-  finally:
-    cpu_kernels.use_onednn = use_onednn
 
 
 def _layer_fn(layer_cls, kernels: str) -> Callable:

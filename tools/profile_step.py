@@ -7,8 +7,9 @@ Traces `--trace_steps` steps of the benchmark's T_θ-off step (`tools/benchmark.
 jax-bfloat16 contenders) after warm-up, sums each XLA op's durations from the trace (the
 perfetto JSON that `jax.profiler.trace` writes), and prints the `--top` ops with their HLO
 shape, then sums by generator layer (forward / backward, from the op's metadata) and by kind
-(YNNPACK fusion, oneDNN convolution, other dot, concatenation, copy, loop fusion). On a 2-core CPU independent ops
-may overlap, so the sums are op time, close to but not exactly the step time.
+(YNNPACK fusion, oneDNN convolution, other dot, concatenation, copy, loop fusion). On a 2-core
+CPU independent ops may overlap, so the sums are op time, close to but not exactly the step
+time.
 
 --products times, for each Winograd layer of 1s-S-deep at `--size` and `--batch`, the forward
 GEMM V·U and the kernel-gradient GEMM Vᵀ·dM (as V contracted on its tile axis, and as a

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <omp.h>
 
@@ -70,11 +71,11 @@ struct Problem {
   bool transposed = false;
   memory::dims x, y, kernel;  // NHWC, NHWC, HWIO
   memory::data_type x_type, y_type, kernel_type;
-  int64_t stride = 1, pad_lo = 0, pad_hi = 0;
+  int64_t stride = 1, pad = 0;  // the same padding on every side
 
   std::string Key() const {
     std::ostringstream key;
-    key << mode << ":" << transposed << ":" << stride << ":" << pad_lo << ":" << pad_hi << ":"
+    key << mode << ":" << transposed << ":" << stride << ":" << pad << ":"
         << int(x_type) << int(y_type) << int(kernel_type);
     for (const memory::dims* d : {&x, &y, &kernel})
       for (auto v : *d) key << "," << v;
@@ -86,8 +87,7 @@ template <typename Fwd, typename BwdData, typename BwdWeights>
 void Create(const Problem& p, dnnl::algorithm algorithm, Primitive& e) {
   auto& engine = Engine();
   memory::desc weights(e.user_weights.get_dims(), p.kernel_type, tag::any);
-  memory::dims strides = {p.stride, p.stride}, lo = {p.pad_lo, p.pad_lo},
-               hi = {p.pad_hi, p.pad_hi};
+  memory::dims strides = {p.stride, p.stride}, lo = {p.pad, p.pad}, hi = lo;
   typename Fwd::primitive_desc fwd;
   if (p.mode == 0) {
     fwd = typename Fwd::primitive_desc(engine, dnnl::prop_kind::forward_training, algorithm,
@@ -169,7 +169,7 @@ memory::dims Dims(const ffi::AnyBuffer& b) {
 // Callers hold `Running()`.
 ffi::Error Execute(int64_t mode, int64_t transposed, const ffi::AnyBuffer& xb,
                    const ffi::AnyBuffer& yb, const ffi::AnyBuffer& kb, int64_t stride,
-                   int64_t pad_lo, int64_t pad_hi) {
+                   int64_t pad) {
   if (xb.dimensions().size() != 4 || yb.dimensions().size() != 4 ||
       kb.dimensions().size() != 4)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "operands must have rank 4");
@@ -180,7 +180,7 @@ ffi::Error Execute(int64_t mode, int64_t transposed, const ffi::AnyBuffer& xb,
   p.x_type = DataType(xb.element_type());
   p.y_type = DataType(yb.element_type());
   p.kernel_type = DataType(kb.element_type());
-  p.stride = stride; p.pad_lo = pad_lo; p.pad_hi = pad_hi;
+  p.stride = stride; p.pad = pad;
   if (p.x_type == memory::data_type::undef || p.y_type == memory::data_type::undef ||
       p.kernel_type == memory::data_type::undef)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument,
@@ -237,9 +237,9 @@ std::mutex& Running() {
 
 // y = layer(x, kernel).
 ffi::Error Forward(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::Result<ffi::AnyBuffer> y,
-                   int64_t transposed, int64_t stride, int64_t pad_lo, int64_t pad_hi) {
+                   int64_t transposed, int64_t stride, int64_t pad) {
   std::lock_guard<std::mutex> one_at_a_time(Running());
-  return Execute(0, transposed, x, *y, kernel, stride, pad_lo, pad_hi);
+  return Execute(0, transposed, x, *y, kernel, stride, pad);
 }
 
 // dx and dkernel from dy, one after the other in one call: two calls would be independent ops
@@ -247,36 +247,37 @@ ffi::Error Forward(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::Result<ffi::Any
 // (a scheduler tick, 4 ms, on a 2-core machine whose cores the first keeps busy).
 ffi::Error Gradients(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer dy,
                      ffi::Result<ffi::AnyBuffer> dx, ffi::Result<ffi::AnyBuffer> dkernel,
-                     int64_t transposed, int64_t stride, int64_t pad_lo, int64_t pad_hi) {
+                     int64_t transposed, int64_t stride, int64_t pad) {
   std::lock_guard<std::mutex> one_at_a_time(Running());
-  ffi::Error error = Execute(1, transposed, *dx, dy, kernel, stride, pad_lo, pad_hi);
+  ffi::Error error = Execute(1, transposed, *dx, dy, kernel, stride, pad);
   if (error.failure()) return error;
-  return Execute(2, transposed, x, dy, *dkernel, stride, pad_lo, pad_hi);
+  return Execute(2, transposed, x, dy, *dkernel, stride, pad);
 }
 
 }  // namespace
 
+// The layer's geometry: the attributes both handlers take after their buffers.
+template <typename Binding>
+auto WithGeometry(Binding binding) {
+  return std::move(binding)
+      .template Attr<int64_t>("transposed")
+      .template Attr<int64_t>("stride")
+      .template Attr<int64_t>("pad");
+}
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnForward, Forward,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Attr<int64_t>("transposed")
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("pad_lo")
-                                  .Attr<int64_t>("pad_hi"));
+                              WithGeometry(ffi::Ffi::Bind()
+                                               .Arg<ffi::AnyBuffer>()
+                                               .Arg<ffi::AnyBuffer>()
+                                               .Ret<ffi::AnyBuffer>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnGradients, Gradients,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Ret<ffi::AnyBuffer>()
-                                  .Attr<int64_t>("transposed")
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("pad_lo")
-                                  .Attr<int64_t>("pad_hi"));
+                              WithGeometry(ffi::Ffi::Bind()
+                                               .Arg<ffi::AnyBuffer>()
+                                               .Arg<ffi::AnyBuffer>()
+                                               .Arg<ffi::AnyBuffer>()
+                                               .Ret<ffi::AnyBuffer>()
+                                               .Ret<ffi::AnyBuffer>()));
 
 // The oneDNN implementation a problem runs (e.g. "brgconv:avx512_core"; "ref" in the name means
 // oneDNN has no JIT kernel for it), for `cpu_kernels` to choose by, tests and docs. Shapes as
@@ -285,8 +286,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnGradients, Gradients,
 extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed, int64_t bf16,
                                               const int64_t* x, const int64_t* y,
                                               const int64_t* kernel, int64_t stride,
-                                              int64_t pad_lo, int64_t pad_hi, char* out,
-                                              int64_t out_size) {
+                                              int64_t pad, char* out, int64_t out_size) {
   Problem p;
   p.mode = mode;
   p.transposed = transposed != 0;
@@ -297,7 +297,7 @@ extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed, 
   p.x_type = mode == 1 ? f32 : operand;
   p.y_type = mode == 0 ? f32 : operand;
   p.kernel_type = mode == 2 ? f32 : operand;
-  p.stride = stride; p.pad_lo = pad_lo; p.pad_hi = pad_hi;
+  p.stride = stride; p.pad = pad;
   try {
     std::string s = Get(p)->implementation;
     if (int64_t(s.size()) >= out_size) return 0;

@@ -136,8 +136,7 @@ def available() -> bool:
 
 
 def _attributes(transposed: bool, stride: int, pad: int) -> dict:
-  return dict(transposed=np.int64(transposed), stride=np.int64(stride), pad_lo=np.int64(pad),
-              pad_hi=np.int64(pad))
+  return dict(transposed=np.int64(transposed), stride=np.int64(stride), pad=np.int64(pad))
 
 
 def _forward(x: Array, kernel: Array, y_shape, **geometry) -> Array:
@@ -254,8 +253,8 @@ def _implementations(kind, x_shape, kernel_shape, bf16) -> dict[str, str]:
     out = ctypes.create_string_buffer(256)
     ok = library.chairgen_onednn_implementation(
         ctypes.c_int64(mode), ctypes.c_int64(transposed), ctypes.c_int64(bf16), as_c(x_shape),
-        as_c(y_shape), as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1),
-        ctypes.c_int64(1), out, ctypes.c_int64(len(out)))
+        as_c(y_shape), as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1), out,
+        ctypes.c_int64(len(out)))
     if not ok:
       raise OnednnUnavailable(f"oneDNN has no {name} for {kind} {x_shape} x {kernel_shape} "
                               f"with {'bfloat16' if bf16 else 'float32'} operands")
