@@ -36,6 +36,7 @@ from chairgen import inference
 from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import metric_writers
+from chairgen import optimizer
 from chairgen.mesh import DATA_AXIS, create_mesh  # noqa: F401  (re-exported)
 
 RUN_INFO = inference.RUN_INFO
@@ -47,27 +48,12 @@ class TrainState(flax_train_state.TrainState):
 
 # ----------------------------------------------------------------------------- set-up
 
-def learning_rate_schedule(opt: ml_collections.ConfigDict) -> optax.Schedule:
-  """The paper's schedule: constant, then halved every `decay_every` steps after `decay_start`."""
-  boundaries = {}
-  if opt.decay_every > 0:
-    for boundary in range(opt.decay_start, opt.num_steps, opt.decay_every):
-      if boundary > 0:
-        boundaries[boundary] = opt.decay_factor
-  return optax.piecewise_constant_schedule(opt.learning_rate, boundaries)
-
-
-def create_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Adam with the paper's β1 = 0.9, β2 = 0.999, ε = 1e-6 (section 4.1)."""
-  return optax.adam(learning_rate_schedule(opt), b1=opt.b1, b2=opt.b2, eps=opt.eps)
-
-
 def create_train_state(config: ml_collections.ConfigDict, model, mesh, num_styles: int,
                        image_size: int) -> TrainState:
   """Initialises parameters (He init inside the model) replicated over the mesh."""
   del image_size  # the model knows its size
   replicated = NamedSharding(mesh, P())
-  tx = create_optimizer(config.optimizer)
+  tx = optimizer.create_optimizer(config.optimizer)
 
   def init(key):
     style = jnp.zeros((1, num_styles), jnp.float32)
@@ -125,14 +111,13 @@ def make_train_step(config: ml_collections.ConfigDict, model, mesh, num_styles: 
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grad_norm = optax.tree.norm(grads)
-    learning_rate = learning_rate_schedule(config.optimizer)(state.step)
+    learning_rate = optimizer.learning_rate_schedule(config.optimizer)(state.step)
     # Adam's step is at most ~learning_rate per parameter for finite gradients, so finite loss,
     # gradients and learning rate imply finite updated parameters.  Deciding before the update
-    # (not from the updated parameters' norm) lets XLA fuse the select below into Adam's
-    # elementwise pass instead of re-reading parameters and both moments (docs/performance.md).
+    # (not from the updated parameters' norm) lets the update skip itself in the same pass
+    # instead of re-reading parameters and both moments (docs/performance.md).
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(learning_rate)
-    new_state = state.apply_gradients(grads=grads)
-    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+    new_state = optimizer.apply_gradients(state, grads, finite, config.optimizer)
     metrics = dict(metrics, loss=loss, grad_norm=grad_norm,
                    finite=finite.astype(jnp.float32), learning_rate=learning_rate)
     return new_state, metrics

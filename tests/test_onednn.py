@@ -193,10 +193,10 @@ def test_a_broken_build_says_what_failed(tmp_path, monkeypatch):
   """A compiler error surfaces as OnednnUnavailable with the command and the compiler's words,
   and leaves no library (nor half of one) in the cache."""
   source = tmp_path / "onednn.cc"
-  source.write_text(onednn.SOURCE.read_text() + "\nthis is not C++;\n")
-  monkeypatch.setattr(onednn, "SOURCE", source)
+  source.write_text(onednn.SOURCES[0].read_text() + "\nthis is not C++;\n")
+  monkeypatch.setattr(onednn, "SOURCES", (source, *onednn.SOURCES[1:]))
   monkeypatch.setenv(onednn.ENV_CACHE, str(tmp_path / "cache"))
-  with pytest.raises(onednn.OnednnUnavailable, match="compiling onednn.cc failed"):
+  with pytest.raises(onednn.OnednnUnavailable, match="compiling onednn.cc, adam.cc failed"):
     onednn.build()
   assert not list((tmp_path / "cache").rglob("*.so*"))
 

@@ -13,6 +13,7 @@ import pytest
 
 from chairgen import checkpoints
 from chairgen import metric_writers
+from chairgen import optimizer
 from chairgen import inference
 from chairgen import train
 from experiments.configs import default as default_configs
@@ -142,7 +143,7 @@ def test_config_errors_name_the_problem():
 
 def test_learning_rate_schedule_matches_the_paper():
   config = default_configs.get_config("paper")
-  schedule = train.learning_rate_schedule(config.optimizer)
+  schedule = optimizer.learning_rate_schedule(config.optimizer)
   assert float(schedule(0)) == pytest.approx(5e-4)
   assert float(schedule(249_999)) == pytest.approx(5e-4)
   assert float(schedule(250_001)) == pytest.approx(2.5e-4)

@@ -3,8 +3,9 @@
 XLA:CPU's own convolutions are slow to differentiate, and the Winograd and phase forms of this
 package move their transformed tiles through memory several times; oneDNN's JIT-compiled
 direct convolutions (what PyTorch runs on the CPU) read each input once. `onednn.cc` wraps
-them as two FFI handlers (the forward pass; both gradients); this module compiles it with the
-C++ compiler on first use, against the oneDNN of the `onednn-devel-cpu-gomp` wheel (a
+them as two FFI handlers (the forward pass; both gradients). This module compiles it, together
+with `adam.cc` (the one-pass Adam update of `chairgen.optimizer`), with the C++ compiler on
+first use, for this machine's CPU, against the oneDNN of the `onednn-devel-cpu-gomp` wheel (a
 dependency on Linux x86-64) and the FFI headers that jaxlib ships, caches the library under
 `cache_dir()`, and registers it with XLA.
 
@@ -36,9 +37,11 @@ import numpy as np
 
 Array = jax.Array
 
-SOURCE = Path(__file__).with_name("onednn.cc")
+# Compiled into one library: the convolutions, and chairgen.optimizer's Adam update.
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("onednn.cc", "adam.cc"))
 TARGET = "chairgen_onednn_convolution"            # the forward pass
 GRADIENTS_TARGET = "chairgen_onednn_convolution_gradients"   # both gradients in one call
+ADAM_TARGET = "chairgen_adam"         # chairgen.optimizer's one-pass Adam update
 ENV_SWITCH = "CHAIRGEN_ONEDNN"        # '0' turns the oneDNN path off
 ENV_ROOT = "CHAIRGEN_ONEDNN_ROOT"     # a prefix with include/oneapi/dnnl and lib/libdnnl.so
 ENV_CACHE = "CHAIRGEN_CACHE_DIR"      # where the compiled library goes (~/.cache/chairgen)
@@ -78,26 +81,46 @@ def _compiler() -> str:
   return compiler
 
 
+def _cpu_flags() -> str:
+  """The CPU's feature flags: the library is compiled for them (-march=native), so a cache
+  shared between different machines keeps one build per kind of CPU."""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("flags"):
+          return line
+  except OSError:
+    pass
+  return platform.processor()
+
+
+# -march=native: the loops of adam.cc run 3x faster compiled for the CPU at hand than as
+# per-function AVX2 / AVX-512 clones called from a generic build (measured; docs/performance.md).
+_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-fno-math-errno",
+          "-march=native")
+
+
 def build() -> Path:
-  """Compiles onednn.cc (once per source, jaxlib and oneDNN; cached) and returns the library."""
+  """Compiles SOURCES (once per source, jaxlib, oneDNN and CPU; cached) and returns the library."""
   prefix, compiler = find_onednn(), _compiler()
-  source = SOURCE.read_bytes()
   key = hashlib.sha256(b"\0".join([
-      source, jax.__version__.encode(), str(prefix).encode(), compiler.encode(),
-      jax.ffi.include_dir().encode()])).hexdigest()[:16]
+      *(source.read_bytes() for source in SOURCES), jax.__version__.encode(),
+      str(prefix).encode(), compiler.encode(), jax.ffi.include_dir().encode(),
+      " ".join(_FLAGS).encode(), _cpu_flags().encode()])).hexdigest()[:16]
   library = cache_dir() / f"libchairgen_onednn-{key}.so"
   if library.is_file():
     return library
   library.parent.mkdir(parents=True, exist_ok=True)
   partial = library.with_name(f"{library.name}.{os.getpid()}.partial")
-  command = [compiler, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", str(SOURCE),
-             "-o", str(partial), f"-I{prefix / 'include'}", "-isystem", jax.ffi.include_dir(),
+  command = [compiler, *_FLAGS, *map(str, SOURCES), "-o", str(partial),
+             f"-I{prefix / 'include'}", "-isystem", jax.ffi.include_dir(),
              f"-L{prefix / 'lib'}", "-ldnnl", f"-Wl,-rpath,{prefix / 'lib'}"]
-  log.info("building the oneDNN convolution kernels: %s", " ".join(command))
+  log.info("building the oneDNN convolution and Adam kernels: %s", " ".join(command))
   done = subprocess.run(command, capture_output=True, text=True)
   if done.returncode:
     partial.unlink(missing_ok=True)
-    raise OnednnUnavailable(f"compiling {SOURCE.name} failed ({' '.join(command)}):\n"
+    names = ", ".join(source.name for source in SOURCES)
+    raise OnednnUnavailable(f"compiling {names} failed ({' '.join(command)}):\n"
                             f"{done.stderr[-4000:]}")
   os.replace(partial, library)  # atomic: a concurrent build never sees half a library
   return library
@@ -116,6 +139,8 @@ def _library() -> ctypes.CDLL:
                               platform="cpu")
   jax.ffi.register_ffi_target(GRADIENTS_TARGET,
                               jax.ffi.pycapsule(library.ChairgenOnednnGradients),
+                              platform="cpu")
+  jax.ffi.register_ffi_target(ADAM_TARGET, jax.ffi.pycapsule(library.ChairgenAdam),
                               platform="cpu")
   return library
 
