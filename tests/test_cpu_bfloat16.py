@@ -21,13 +21,14 @@ from chairgen.models.cpu_kernels import winograd
 
 def dot_dtypes(fn, *args) -> list[tuple[str, str, str]]:
   """(lhs, rhs, out) dtypes of every product that tracing fn(*args) emits, nested included:
-  dot_generals and oneDNN's convolutions (`cpu_kernels.onednn`'s FFI calls)."""
+  dot_generals, and oneDNN's convolutions and matmuls (`cpu_kernels.onednn`'s FFI calls)."""
   found = []
 
   def walk(jaxpr):
     for eqn in jaxpr.eqns:
       target = eqn.params.get("target_name") if eqn.primitive.name == "ffi_call" else None
-      if eqn.primitive.name == "dot_general" or target == cpu_kernels.onednn.TARGET:
+      if eqn.primitive.name == "dot_general" or target in (cpu_kernels.onednn.TARGET,
+                                                           cpu_kernels.onednn.MATMUL_TARGET):
         found.append(tuple(str(v.aval.dtype) for v in (*eqn.invars, *eqn.outvars)))
       elif target == cpu_kernels.onednn.GRADIENTS_TARGET:   # x, kernel, dy -> dx, dkernel
         x, kernel, dy, dx, dkernel = (str(v.aval.dtype) for v in (*eqn.invars, *eqn.outvars))

@@ -40,7 +40,10 @@ CASES = [  # (ours, reference, x shape, kernel shape)
     (onednn.conv3x3, xla_conv3x3, (3, 4, 12, 16), (3, 3, 16, 4)),
     (onednn.upconv, upconv_lib.upconv_reference, (2, 4, 4, 5), (4, 4, 5, 7)),
     (onednn.upconv, upconv_lib.upconv_reference, (3, 4, 6, 16), (4, 4, 16, 3)),
+    (onednn.matmul, jnp.dot, (5, 7), (7, 9)),
+    (onednn.matmul, jnp.dot, (3, 40), (40, 20)),
 ]
+KIND = {onednn.conv3x3: "conv3x3", onednn.upconv: "upconv", onednn.matmul: "matmul"}
 
 
 def _values_and_gradients(fn, x, kernel, weights):
@@ -53,14 +56,14 @@ def _values_and_gradients(fn, x, kernel, weights):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_forward_and_gradients_equal_xla(case, operands):
   ours, reference, x_shape, k_shape = CASES[case]
-  kind = "upconv" if ours is onednn.upconv else "conv3x3"
+  kind = KIND[ours]
   try:
     onednn.implementations(kind, x_shape, k_shape, operands)
   except onednn.OnednnUnavailable as e:  # bf16 on a CPU without bf16 instructions
     pytest.skip(str(e))
   kx, kk, kw = jax.random.split(jax.random.key(case), 3)
   x = jax.random.normal(kx, x_shape)
-  kernel = jax.random.normal(kk, k_shape) / np.sqrt(np.prod(k_shape[:3]))
+  kernel = jax.random.normal(kk, k_shape) / np.sqrt(np.prod(k_shape[:-1]))
   y_shape = jax.eval_shape(reference, x, kernel).shape
   weights = jax.random.normal(kw, y_shape)
   y, grads = _values_and_gradients(lambda x, k: ours(x, k, operands), x, kernel, weights)
@@ -109,7 +112,8 @@ def test_the_papers_layers_run_jit_compiled_kernels(operands):
   layers = [("upconv", (32, 8, 8, 256), (4, 4, 256, 256)),
             ("conv3x3", (32, 32, 32, 92), (3, 3, 92, 92)),
             ("upconv", (32, 32, 32, 92), (4, 4, 92, 48)),
-            ("upconv", (32, 64, 64, 48), (4, 4, 48, 5))]
+            ("upconv", (32, 64, 64, 48), (4, 4, 48, 5)),
+            ("matmul", (32, 1024), (1024, 16384))]
   for kind, x_shape, k_shape in layers:
     if not onednn.jit_compiled(kind, x_shape, k_shape, operands):
       # bf16 on a CPU without bf16 instructions: oneDNN has no kernel, or reference code only
@@ -118,7 +122,8 @@ def test_the_papers_layers_run_jit_compiled_kernels(operands):
       assert not cpu_kernels.use_onednn(kind, jnp.zeros(x_shape), jnp.zeros(k_shape), operands)
       continue
     names = onednn.implementations(kind, x_shape, k_shape, operands)
-    assert set(names) == {"forward", "input_gradient", "kernel_gradient"}
+    assert set(names) == ({"forward", "input_gradient"} if kind == "matmul" else
+                          {"forward", "input_gradient", "kernel_gradient"})
     print(kind, x_shape, k_shape, operands, names)
     assert not any("ref" in n for n in names.values()), names
 
@@ -146,6 +151,12 @@ def test_cpu_kernels_choose_onednn_per_layer():
       onednn.jit_compiled("conv3x3", x_wide.shape, conv_wide.shape, jnp.bfloat16))
   if {"avx512_bf16", "amx_tile"} & _cpu_isa() and not capped:
     assert cpu_kernels.use_onednn("conv3x3", x_wide, conv_wide, jnp.bfloat16)
+  # FC layers: the large ones (FC5's product is twice as fast there), not the narrow ones.
+  x_fc, big, small = jnp.zeros((2, 1024)), jnp.zeros((1024, 1024)), jnp.zeros((1024, 512))
+  assert big.size >= cpu_kernels.ONEDNN_MIN_DENSE_WEIGHTS > small.size
+  assert cpu_kernels.use_onednn("matmul", x_fc, big) == avx512
+  assert not cpu_kernels.use_onednn("matmul", x_fc, small)
+  assert (onednn.MATMUL_TARGET in jax.jit(cpu_kernels.dense).lower(x_fc, big).as_text()) == avx512
   # bf16 activations are not what cpu_kernels gives it (they stay float32).
   assert not cpu_kernels.use_onednn("conv3x3", x_narrow.astype(jnp.bfloat16), conv_narrow)
   # And the generator's layers really call it: the FFI target is in the compiled program.
@@ -163,6 +174,8 @@ def test_rejects_wrong_shapes_and_dtypes():
     onednn.conv3x3(x.astype(jnp.bfloat16), jnp.zeros((3, 3, 3, 2)))
   with pytest.raises(ValueError, match="operands must be float32 or bfloat16"):
     onednn.conv3x3(x, jnp.zeros((3, 3, 3, 2)), jnp.float16)
+  with pytest.raises(ValueError, match=r"x \[B, Din\] and w \[Din, Dout\]"):
+    onednn.matmul(jnp.zeros((2, 3)), jnp.zeros((4, 5)))
 
 
 def _in_subprocess(code, **env):

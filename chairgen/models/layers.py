@@ -78,8 +78,8 @@ class Dense(Layer):
   def __call__(self, x: Array) -> Array:
     kernel = self.param("kernel", he_normal, (x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-    if uses_cpu_kernels(self.kernels) and jnp.dtype(self.dtype) != jnp.float32:
-      y = cpu_kernels.matmul(x.astype(jnp.float32), kernel, self.dtype) + bias
+    if uses_cpu_kernels(self.kernels):
+      y = cpu_kernels.dense(x.astype(jnp.float32), kernel, self.dtype) + bias
     else:
       y = jnp.dot(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
     y = _activate(y, self.relu)

@@ -16,7 +16,8 @@ gradients:
 - `upconv`: Winograd F(2x2, 2x2) per output phase (`winograd.upconv_winograd`) for layers of at
   least WINOGRAD_MIN_CHANNELS outputs, the phase decomposition with GEMM kernel gradients
   (`phase.upconv_phase`) for the narrower ones; per layer, the faster of the two on XLA:CPU;
-- `matmul`: the FC layers' x · W, for bfloat16 operands (`matmul.py`).
+- `dense`: the FC layers' x · W: oneDNN's matmul for the large ones (`use_onednn`), else XLA's
+  dot, with bfloat16 operands through `matmul` (`matmul.py`).
 
 `model.dtype='bfloat16'` reaches these as `operands`: the GEMMs take bf16 inputs and sum in
 float32 while activations, transforms and gradients stay float32, because XLA:CPU's bf16 GEMMs
@@ -53,6 +54,12 @@ WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_CONV3X3_CHANNELS = 128
 
 
+# FC layers with at least this many weights run their forward product and input gradient as
+# oneDNN matmuls: FC5's (1024 x 16384) twice as fast as XLA's at batch 32, fc3 and fc4 a little
+# faster, the narrow ones level (docs/performance.md).
+ONEDNN_MIN_DENSE_WEIGHTS = 2**20
+
+
 # Float32 layers go to oneDNN only where it runs AVX-512 (or AMX) code for all three passes:
 # there it was measured faster than the JAX forms (docs/performance.md). On AVX2-only CPUs the
 # JAX forms beat PyTorch's oneDNN convolutions in the docs' runs, and have not been measured
@@ -76,9 +83,9 @@ def without_onednn():
 
 
 def use_onednn(kind: str, x, kernel, operands=None) -> bool:
-  """Whether this layer ('conv3x3' or 'upconv') goes to oneDNN: float32 activations, one
-  device (XLA cannot split the custom call over a mesh), `onednn.available()`, and oneDNN
-  JIT-compiles all three passes of it for these operands on this CPU (bfloat16 without bf16
+  """Whether this layer ('conv3x3', 'upconv' or 'matmul') goes to oneDNN: float32 activations,
+  one device (XLA cannot split the custom call over a mesh), `onednn.available()`, and oneDNN
+  JIT-compiles all its passes for these operands on this CPU (bfloat16 without bf16
   instructions, for one, has only reference code, slower than the JAX forms), with
   ONEDNN_FLOAT32_ISA code for float32."""
   operands = jnp.dtype(operands or x.dtype)
@@ -87,6 +94,8 @@ def use_onednn(kind: str, x, kernel, operands=None) -> bool:
     return False
   if operands == jnp.float32 and kind == "conv3x3" and (
       x.shape[-1] >= WINOGRAD_MIN_CONV3X3_CHANNELS):
+    return False
+  if kind == "matmul" and kernel.size < ONEDNN_MIN_DENSE_WEIGHTS:
     return False
   if not onednn.jit_compiled(kind, x.shape, kernel.shape, operands):
     return False
@@ -124,6 +133,17 @@ def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
                           output_tile=conv3x3_output_tile(x_BxHxWxCin, operands))
 
 
+def dense(x_BxDin, kernel_DinxDout, operands=None):
+  """The FC layers' x · W for float32 x and W, summed in float32: oneDNN's matmul where
+  `use_onednn`, else XLA's dot (through `matmul` for bfloat16 operands)."""
+  operands = jnp.dtype(operands or x_BxDin.dtype)
+  if use_onednn("matmul", x_BxDin, kernel_DinxDout, operands):
+    return onednn.matmul(x_BxDin, kernel_DinxDout, operands)
+  if operands != jnp.float32:
+    return matmul(x_BxDin, kernel_DinxDout, operands)
+  return jnp.dot(x_BxDin, kernel_DinxDout)
+
+
 def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
   """The up-convolution of `chairgen.models.upconv`, the faster way for this layer's width.
 
@@ -136,7 +156,7 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
   return upconv_phase(x_BxHxWxCin, kernel_4x4xCinxCout)
 
 
-__all__ = ["F4_MIN_INPUT_BYTES", "ONEDNN_FLOAT32_ISA", "WINOGRAD_MIN_CHANNELS",
-           "WINOGRAD_MIN_CONV3X3_CHANNELS",
-           "conv3x3", "conv3x3_output_tile", "matmul", "onednn", "upconv", "upconv_phase",
+__all__ = ["F4_MIN_INPUT_BYTES", "ONEDNN_FLOAT32_ISA", "ONEDNN_MIN_DENSE_WEIGHTS",
+           "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_CONV3X3_CHANNELS",
+           "conv3x3", "conv3x3_output_tile", "dense", "matmul", "onednn", "upconv", "upconv_phase",
            "upconv_winograd", "use_onednn", "without_onednn"]

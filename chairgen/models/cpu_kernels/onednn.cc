@@ -121,35 +121,43 @@ void Create(const Problem& p, dnnl::algorithm algorithm, Primitive& e) {
   }
 }
 
-std::shared_ptr<Primitive> Get(const Problem& p) {
+// The primitive cached under `key`, made by `create` on first use.
+template <typename Create>
+std::shared_ptr<Primitive> Cached(const std::string& key, Create create) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<Primitive>> cache;
-  const std::string key = p.Key();
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   auto e = std::make_shared<Primitive>();
-  // Multiply-adds: every output pixel of a convolution (every input pixel of a deconvolution)
-  // meets KH * KW * Ci * Co kernel taps.
-  const memory::dims& pixels = p.transposed ? p.x : p.y;
-  const int64_t macs = pixels[0] * pixels[1] * pixels[2] * p.kernel[0] * p.kernel[1] *
-                       p.kernel[2] * p.kernel[3];
-  e->threads = macs < kOneThreadMaxMacs ? 1 : 0;
-  TeamSize team(e->threads);
-  // oneDNN's logical dimensions: N C H W for activations, O I H W for kernels.
-  e->user_src = memory::desc({p.x[0], p.x[3], p.x[1], p.x[2]}, p.x_type, tag::nhwc);
-  e->user_dst = memory::desc({p.y[0], p.y[3], p.y[1], p.y[2]}, p.y_type, tag::nhwc);
-  e->user_weights = memory::desc({p.kernel[3], p.kernel[2], p.kernel[0], p.kernel[1]},
-                                 p.kernel_type, tag::hwio);
-  if (p.transposed) {
-    Create<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
-           dnnl::deconvolution_backward_weights>(p, dnnl::algorithm::deconvolution_direct, *e);
-  } else {
-    Create<dnnl::convolution_forward, dnnl::convolution_backward_data,
-           dnnl::convolution_backward_weights>(p, dnnl::algorithm::convolution_direct, *e);
-  }
+  create(*e);
   cache[key] = e;
   return e;
+}
+
+std::shared_ptr<Primitive> Get(const Problem& p) {
+  return Cached(p.Key(), [&p](Primitive& primitive) {
+    Primitive* e = &primitive;
+    // Multiply-adds: every output pixel of a convolution (every input pixel of a deconvolution)
+    // meets KH * KW * Ci * Co kernel taps.
+    const memory::dims& pixels = p.transposed ? p.x : p.y;
+    const int64_t macs = pixels[0] * pixels[1] * pixels[2] * p.kernel[0] * p.kernel[1] *
+                         p.kernel[2] * p.kernel[3];
+    e->threads = macs < kOneThreadMaxMacs ? 1 : 0;
+    TeamSize team(e->threads);
+    // oneDNN's logical dimensions: N C H W for activations, O I H W for kernels.
+    e->user_src = memory::desc({p.x[0], p.x[3], p.x[1], p.x[2]}, p.x_type, tag::nhwc);
+    e->user_dst = memory::desc({p.y[0], p.y[3], p.y[1], p.y[2]}, p.y_type, tag::nhwc);
+    e->user_weights = memory::desc({p.kernel[3], p.kernel[2], p.kernel[0], p.kernel[1]},
+                                   p.kernel_type, tag::hwio);
+    if (p.transposed) {
+      Create<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
+             dnnl::deconvolution_backward_weights>(p, dnnl::algorithm::deconvolution_direct, *e);
+    } else {
+      Create<dnnl::convolution_forward, dnnl::convolution_backward_data,
+             dnnl::convolution_backward_weights>(p, dnnl::algorithm::convolution_direct, *e);
+    }
+  });
 }
 
 memory::data_type DataType(ffi::DataType t) {
@@ -254,6 +262,60 @@ ffi::Error Gradients(ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer dy,
   return Execute(2, transposed, x, dy, *dkernel, stride, pad);
 }
 
+// The matmul primitive for logical a [M, K] · b [K, N] -> float32 c [M, N], a or b stored
+// transposed (format `ba`: nothing is copied) where asked.
+std::shared_ptr<Primitive> GetMatmul(const memory::dims& a_dims, const memory::dims& b_dims,
+                                     memory::data_type a_type, memory::data_type b_type,
+                                     bool transpose_a, bool transpose_b) {
+  std::ostringstream key;
+  key << "matmul:" << transpose_a << transpose_b << int(a_type) << int(b_type);
+  for (auto v : a_dims) key << "," << v;
+  for (auto v : b_dims) key << "," << v;
+  return Cached(key.str(), [&](Primitive& e) {
+    e.threads = a_dims[0] * a_dims[1] * b_dims[1] < kOneThreadMaxMacs ? 1 : 0;
+    TeamSize team(e.threads);
+    e.src = memory::desc(a_dims, a_type, transpose_a ? tag::ba : tag::ab);
+    e.weights = memory::desc(b_dims, b_type, transpose_b ? tag::ba : tag::ab);
+    e.dst = memory::desc({a_dims[0], b_dims[1]}, memory::data_type::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd(Engine(), e.src, e.weights, e.dst);
+    e.primitive = dnnl::matmul(pd);
+    e.implementation = pd.impl_info_str();
+  });
+}
+
+// c = op(a) · op(b) for 2-D a and b: the FC layers' forward product and input gradient.
+ffi::Error Matmul(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> c,
+                  int64_t transpose_a, int64_t transpose_b) {
+  if (a.dimensions().size() != 2 || b.dimensions().size() != 2 || c->dimensions().size() != 2)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "oneDNN matmul: operands must be 2-D");
+  const auto a_type = DataType(a.element_type()), b_type = DataType(b.element_type());
+  if (a_type == memory::data_type::undef || b_type == memory::data_type::undef ||
+      c->element_type() != ffi::DataType::F32)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "oneDNN matmul: float32 or bfloat16 operands, a float32 result");
+  const memory::dims ad = Dims(a), bd = Dims(b), cd = Dims(*c);
+  const memory::dims a_dims = transpose_a ? memory::dims{ad[1], ad[0]} : ad;
+  const memory::dims b_dims = transpose_b ? memory::dims{bd[1], bd[0]} : bd;
+  if (a_dims[1] != b_dims[0] || cd[0] != a_dims[0] || cd[1] != b_dims[1])
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "oneDNN matmul: shapes do not match");
+  try {
+    std::lock_guard<std::mutex> one_at_a_time(Running());
+    auto e = GetMatmul(a_dims, b_dims, a_type, b_type, transpose_a, transpose_b);
+    TeamSize team(e->threads);
+    auto& engine = Engine();
+    dnnl::stream stream(engine);
+    e->primitive.execute(stream,
+                         {{DNNL_ARG_SRC, memory(e->src, engine, a.untyped_data())},
+                          {DNNL_ARG_WEIGHTS, memory(e->weights, engine, b.untyped_data())},
+                          {DNNL_ARG_DST, memory(e->dst, engine, c->untyped_data())}});
+    stream.wait();
+  } catch (const dnnl::error& err) {
+    return ffi::Error(ffi::ErrorCode::kInternal,
+                      std::string("oneDNN matmul failed: ") + err.what());
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 // The layer's geometry: the attributes both handlers take after their buffers.
@@ -270,6 +332,14 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnForward, Forward,
                                                .Arg<ffi::AnyBuffer>()
                                                .Arg<ffi::AnyBuffer>()
                                                .Ret<ffi::AnyBuffer>()));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnMatmul, Matmul,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("transpose_a")
+                                  .Attr<int64_t>("transpose_b"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnGradients, Gradients,
                               WithGeometry(ffi::Ffi::Bind()
@@ -300,6 +370,24 @@ extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed, 
   p.stride = stride; p.pad = pad;
   try {
     std::string s = Get(p)->implementation;
+    if (int64_t(s.size()) >= out_size) return 0;
+    s.copy(out, s.size());
+    out[s.size()] = 0;
+    return 1;
+  } catch (const dnnl::error&) {
+    return 0;
+  }
+}
+
+// The same for a matmul of logical a [m, k] · b [k, n] (stored transposed where asked).
+extern "C" int chairgen_onednn_matmul_implementation(int64_t m, int64_t k, int64_t n,
+                                                     int64_t transpose_a, int64_t transpose_b,
+                                                     int64_t bf16, char* out,
+                                                     int64_t out_size) {
+  const auto operand = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  try {
+    std::string s = GetMatmul({m, k}, {k, n}, operand, operand, transpose_a != 0,
+                              transpose_b != 0)->implementation;
     if (int64_t(s.size()) >= out_size) return 0;
     s.copy(out, s.size());
     out[s.size()] = 0;

@@ -41,6 +41,7 @@ Array = jax.Array
 SOURCES = tuple(Path(__file__).with_name(name) for name in ("onednn.cc", "adam.cc"))
 TARGET = "chairgen_onednn_convolution"            # the forward pass
 GRADIENTS_TARGET = "chairgen_onednn_convolution_gradients"   # both gradients in one call
+MATMUL_TARGET = "chairgen_onednn_matmul"   # the FC layers' products
 ADAM_TARGET = "chairgen_adam"         # chairgen.optimizer's one-pass Adam update
 ENV_SWITCH = "CHAIRGEN_ONEDNN"        # '0' turns the oneDNN path off
 ENV_ROOT = "CHAIRGEN_ONEDNN_ROOT"     # a prefix with include/oneapi/dnnl and lib/libdnnl.so
@@ -139,6 +140,8 @@ def _library() -> ctypes.CDLL:
                               platform="cpu")
   jax.ffi.register_ffi_target(GRADIENTS_TARGET,
                               jax.ffi.pycapsule(library.ChairgenOnednnGradients),
+                              platform="cpu")
+  jax.ffi.register_ffi_target(MATMUL_TARGET, jax.ffi.pycapsule(library.ChairgenOnednnMatmul),
                               platform="cpu")
   jax.ffi.register_ffi_target(ADAM_TARGET, jax.ffi.pycapsule(library.ChairgenAdam),
                               platform="cpu")
@@ -255,40 +258,104 @@ def _upconv_bwd(operands, residuals, dy):
 upconv.defvjp(_upconv_fwd, _upconv_bwd)
 
 
+def _matmul_call(a: Array, b: Array, transpose_a: bool = False, transpose_b: bool = False):
+  """op(a) · op(b) in float32 through oneDNN's matmul; op transposes where asked."""
+  _library()
+  m = a.shape[1] if transpose_a else a.shape[0]
+  n = b.shape[0] if transpose_b else b.shape[1]
+  return jax.ffi.ffi_call(MATMUL_TARGET, jax.ShapeDtypeStruct((m, n), jnp.float32),
+                          vmap_method="sequential")(
+      a, b, transpose_a=np.int64(transpose_a), transpose_b=np.int64(transpose_b))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def matmul(x_BxDin: Array, w_DinxDout: Array, operands=jnp.float32) -> Array:
+  """x · w for float32 x and w, the products reading `operands`: f32[B, Dout]."""
+  return _matmul_fwd(x_BxDin, w_DinxDout, operands)[0]
+
+
+def _matmul_fwd(x, w, operands):
+  if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+    raise ValueError(f"matmul takes x [B, Din] and w [Din, Dout], got {x.shape} and {w.shape}")
+  x, w = x.astype(_operands(operands)), w.astype(operands)
+  return _matmul_call(x, w), (x, w)
+
+
+def _matmul_bwd(operands, residuals, dy):
+  x, w = residuals
+  dy = dy.astype(operands)
+  # The kernel gradient xᵀ · dy stays XLA's: oneDNN's was slower for FC5 (docs/performance.md).
+  return (_matmul_call(dy, w, transpose_b=True),
+          jnp.dot(x.T, dy, preferred_element_type=jnp.float32))
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+KINDS = ("conv3x3", "upconv", "matmul")
+
+
 def implementations(kind: str, x_shape, kernel_shape, operands=jnp.float32) -> dict[str, str]:
-  """oneDNN's implementation names for a layer (kind 'conv3x3' or 'upconv'), e.g.
-  {'forward': 'brgconv:avx512_core', ...}: what actually runs, for `jit_compiled`, docs and
-  tests. Raises OnednnUnavailable where oneDNN has none for a pass."""
-  if kind not in ("conv3x3", "upconv"):
-    raise ValueError(f"kind must be 'conv3x3' or 'upconv', got {kind!r}")
-  return _implementations(kind, tuple(x_shape), tuple(kernel_shape),
-                          _operands(operands) == jnp.bfloat16)
+  """oneDNN's implementation names for a layer (kind 'conv3x3', 'upconv' or 'matmul', the
+  latter with x [B, Din] and kernel [Din, Dout]), e.g. {'forward': 'brgconv:avx512_core', ...}:
+  what actually runs, for `jit_compiled`, docs and tests. Raises OnednnUnavailable where oneDNN
+  has none for a pass."""
+  if kind not in KINDS:
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+  bf16 = _operands(operands) == jnp.bfloat16
+  if kind == "matmul":
+    return _matmul_implementations(tuple(x_shape), tuple(kernel_shape), bf16)
+  return _implementations(kind, tuple(x_shape), tuple(kernel_shape), bf16)
+
+
+def _query(function, *arguments) -> str:
+  """Calls one of onednn.cc's chairgen_onednn_*implementation functions: the name it writes."""
+  out = ctypes.create_string_buffer(256)
+  if not function(*arguments, out, ctypes.c_int64(len(out))):
+    raise OnednnUnavailable("no implementation")
+  return out.value.decode()
+
+
+def _named(names: dict, what: str, bf16: bool) -> dict[str, str]:
+  """{pass: name} from {pass: a thunk calling _query}, or OnednnUnavailable naming the pass."""
+  result = {}
+  for name, thunk in names.items():
+    try:
+      result[name] = thunk()
+    except OnednnUnavailable:
+      raise OnednnUnavailable(f"oneDNN has no {name} for {what} with "
+                              f"{'bfloat16' if bf16 else 'float32'} operands") from None
+  return result
+
+
+@functools.cache
+def _matmul_implementations(x_shape, kernel_shape, bf16) -> dict[str, str]:
+  """The FC layer's two oneDNN passes: x · w, and dy · wᵀ (its kernel gradient is XLA's)."""
+  query = _library().chairgen_onednn_matmul_implementation
+  (b, d_in), (_, d_out) = x_shape, kernel_shape
+  passes = {"forward": (b, d_in, d_out, 0), "input_gradient": (b, d_out, d_in, 1)}
+  return _named({name: functools.partial(_query, query, *map(ctypes.c_int64, (m, k, n, 0, t, bf16)))
+                 for name, (m, k, n, t) in passes.items()},
+                f"matmul {x_shape} x {kernel_shape}", bf16)
 
 
 @functools.cache
 def _implementations(kind, x_shape, kernel_shape, bf16) -> dict[str, str]:
-  library = _library()
+  query = _library().chairgen_onednn_implementation
   b, h, w, _ = x_shape
   transposed = kind == "upconv"
   scale = 2 if transposed else 1
   y_shape = (b, scale * h, scale * w, kernel_shape[3])
   as_c = lambda s: (ctypes.c_int64 * 4)(*s)
-  names = {}
-  for mode, name in enumerate(("forward", "input_gradient", "kernel_gradient")):
-    out = ctypes.create_string_buffer(256)
-    ok = library.chairgen_onednn_implementation(
-        ctypes.c_int64(mode), ctypes.c_int64(transposed), ctypes.c_int64(bf16), as_c(x_shape),
-        as_c(y_shape), as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1), out,
-        ctypes.c_int64(len(out)))
-    if not ok:
-      raise OnednnUnavailable(f"oneDNN has no {name} for {kind} {x_shape} x {kernel_shape} "
-                              f"with {'bfloat16' if bf16 else 'float32'} operands")
-    names[name] = out.value.decode()
-  return names
+  passes = ("forward", "input_gradient", "kernel_gradient")
+  return _named({name: functools.partial(
+      _query, query, ctypes.c_int64(mode), ctypes.c_int64(transposed), ctypes.c_int64(bf16),
+      as_c(x_shape), as_c(y_shape), as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1))
+                 for mode, name in enumerate(passes)}, f"{kind} {x_shape} x {kernel_shape}", bf16)
 
 
 def jit_compiled(kind: str, x_shape, kernel_shape, operands=jnp.float32) -> bool:
-  """Whether oneDNN runs all three passes of this layer with JIT-compiled kernels on this CPU,
+  """Whether oneDNN runs all its passes of this layer with JIT-compiled kernels on this CPU,
   not its reference code (which is many times slower than the JAX forms): bfloat16 on a CPU
   without bf16 instructions, for one, may have only those."""
   try:
