@@ -21,7 +21,7 @@ def test_benchmark_writes_json(tmp_path):
   torch_flags = ["--torch_modes=eager"] if HAVE_TORCH else ["--skip_torch"]
   cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--sizes=32x4",
          "--steps=2", "--rounds=2", "--warmup=0", "--dtypes=float32", "--nowith_augment",
-         "--num_styles=7", f"--json={out}"] + torch_flags
+         "--num_styles=7", "--extra_env=CHAIRGEN_FUSED_ADAM=0", f"--json={out}"] + torch_flags
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "images/s" in proc.stdout
@@ -30,7 +30,8 @@ def test_benchmark_writes_json(tmp_path):
   assert results["machine"]["cpu_count"] == os.cpu_count()
   (record,) = results["sizes"]
   assert (record["image_size"], record["batch_size"]) == (32, 4)
-  expected = {"jax-float32"} | ({"torch-eager"} if HAVE_TORCH else set())
+  expected = {"jax-float32", "jax-float32[CHAIRGEN_FUSED_ADAM=0]"} | (
+      {"torch-eager"} if HAVE_TORCH else set())
   assert set(record["contenders"]) == expected
   for name, r in record["contenders"].items():
     assert r["steps_timed"] == 2, name
@@ -40,7 +41,8 @@ def test_benchmark_writes_json(tmp_path):
   assert record["contenders"]["jax-float32"]["memory"]["xla_buffers_bytes"] > 4 * 22_000_000
   if HAVE_TORCH:
     assert record["contenders"]["torch-eager"]["memory"]["parameters"] == record["jax_parameters"]
-    assert set(record["ratios"]) == {"jax-float32 / torch-eager"}
+    assert set(record["ratios"]) == {"jax-float32 / torch-eager",
+                                     "jax-float32[CHAIRGEN_FUSED_ADAM=0] / torch-eager"}
   for key in ("pipeline", "augment"):
     assert results[key]["32"]["images_per_s"] > 0
 
@@ -123,8 +125,9 @@ def test_benchmark_layers_compares_onednn_with_the_jax_forms():
                          "--dtype=bfloat16"], capture_output=True, text=True, timeout=600,
                         cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = [line for line in proc.stdout.splitlines() if line.strip().startswith(("upconv", "conv"))]
-  assert rows, proc.stdout
+  rows = [line for line in proc.stdout.splitlines()
+          if re.match(r"(upconv|conv|\w*fc)\d", line.strip())]
+  assert {"upconv1", "conv1", "fc5", "style_fc1"} <= {row.split()[0] for row in rows}, proc.stdout
   for row in rows:
     pairs = re.findall(r"(auto(?:-jax)?) +(\d+\.\d) / +(\d+\.\d)", row)
     assert [p[0] for p in pairs] == ["auto", "auto-jax"], row

@@ -8,6 +8,8 @@ taking turns, with `--pause_s` of idle time before each turn):
   jax-float32+T    the real training step: T_θ sampled and applied on device
   jax-float32[O]   T_θ off with config.model overrides O, for each O in --extra (e.g.
                    kernels=xla: XLA's own convolutions and gradients)
+  jax-float32[E]   T_θ off, traced with the environment variables E set, for each E in
+                   --extra_env (e.g. CHAIRGEN_FUSED_ADAM=0: optax's Adam update)
   jax-float32[before]  --with_before: XLA's own convolutions and gradients everywhere
                    (model.kernels='xla': the step before the CPU kernels of docs/performance.md)
   torch-eager      tools/torch_reference.py: same network, loss and Adam, channels_last
@@ -86,6 +88,10 @@ _EXTRA = flags.DEFINE_list(
     "extra", [], "More JAX float32 contenders (T_θ off), one per entry of config.model "
     "overrides joined by '+', e.g. kernels=xla or dtype=bfloat16+kernels=xla: "
     "before/after comparisons.")
+_EXTRA_ENV = flags.DEFINE_list(
+    "extra_env", [], "More JAX float32 contenders (T_θ off), one per entry of NAME=VALUE "
+    "environment settings joined by '+', set while the step is traced, e.g. "
+    "CHAIRGEN_FUSED_ADAM=0: switches read at trace time, compared within one run.")
 _WITH_BEFORE = flags.DEFINE_bool(
     "with_before", False, "Add jax-float32[before]: the step before the changes of "
     f"docs/performance.md ({BEFORE}: XLA's convolutions and gradients everywhere).")
@@ -208,6 +214,32 @@ def parse_overrides(text: str) -> dict[str, str]:
                            f"key=value joined by '+', keys {sorted(models.default_config())}")
     overrides[key] = value
   return overrides
+
+
+def parse_environment(text: str) -> dict[str, str]:
+  """'A=1+B=x' -> {'A': '1', 'B': 'x'}."""
+  settings = {}
+  for item in filter(None, text.split("+")):
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+      raise app.UsageError(f"--extra_env entry {text!r}: expected NAME=VALUE joined by '+'")
+    settings[key] = value
+  return settings
+
+
+@contextlib.contextmanager
+def environment(settings: dict[str, str]):
+  """os.environ with `settings` applied, restored afterwards."""
+  saved = {key: os.environ.get(key) for key in settings}
+  os.environ.update(settings)
+  try:
+    yield
+  finally:
+    for key, value in saved.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
 
 
 def jax_config(dtype: str, with_augment: bool, kernels: str | None,
@@ -430,12 +462,16 @@ def benchmark_size(size: int, batch_size: int, torch_worker: TorchWorker | None,
     contenders.append(make_jax_contender(f"jax-{dtype}", config, size, batch_size, num_styles,
                                          batch, rss))
     print(f"  compiled jax-{dtype} in {contenders[-1].compile_s:.1f} s", flush=True)
-  extra = [(f"jax-float32[{text}]", text) for text in _EXTRA.value]
+  # (name, config.model overrides, environment while tracing)
+  extra = [(f"jax-float32[{text}]", text, {}) for text in _EXTRA.value]
   if _WITH_BEFORE.value:
-    extra.append(("jax-float32[before]", BEFORE))
-  for name, text in extra:
-    config = jax_config("float32", False, None, parse_overrides(text))
-    contenders.append(make_jax_contender(name, config, size, batch_size, num_styles, batch, rss))
+    extra.append(("jax-float32[before]", BEFORE, {}))
+  extra += [(f"jax-float32[{text}]", "", parse_environment(text)) for text in _EXTRA_ENV.value]
+  for name, overrides, settings in extra:
+    config = jax_config("float32", False, None, parse_overrides(overrides))
+    with environment(settings):
+      contenders.append(make_jax_contender(name, config, size, batch_size, num_styles, batch,
+                                           rss))
     print(f"  compiled {name} in {contenders[-1].compile_s:.1f} s", flush=True)
   if _WITH_AUGMENT.value:
     config = jax_config("float32", True, _KERNELS.value)

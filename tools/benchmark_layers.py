@@ -4,8 +4,8 @@ r"""Times the layers of 1s-S-deep, and the generator's gradient, with each `mode
         [--kernels=auto,xla,auto-jax] [--dtype=float32] [--nogenerator] \
         [--winograd_tiles=32x16x256,64x64x48]
 
-Prints, per up-convolution and per 3x3 convolution of 1s-S-deep at the given size, the forward
-time and the forward+backward time (gradients for input and kernel) with each kernel switch
+Prints, per up-convolution, per 3x3 convolution and per FC layer of 1s-S-deep at the given
+size, the forward time and the forward+backward time (gradients for input and kernel) with each kernel switch
 (layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions;
 'auto-jax' is 'auto' with oneDNN off, cpu_kernels' pure-JAX forms), then
 the time of one gradient of the whole generator's loss with each; with --winograd_tiles, a 3x3
@@ -70,6 +70,19 @@ def _layer_shapes(image_size: int, multiplier: float) -> list[tuple[int, int, in
   return [(variants.BASE_SIZE * 2 ** i, a, b) for i, (a, b) in enumerate(zip(c_in, c_out))]
 
 
+def _dense_shapes(image_size: int, multiplier: float) -> list[tuple[str, int, int]]:
+  """(name, Din, Dout) of each FC layer of 1s-S-deep (809 styles), largest first."""
+  config = models.default_config()
+  config.width_multiplier = multiplier
+  model = models.create_model(config, 809, image_size, _THETA_DIM)
+  shapes = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jnp.zeros((1, 809)), jnp.zeros((1, 4)), jnp.zeros((1, _THETA_DIM))))
+  found = [(jax.tree_util.keystr(path[:-1], simple=True, separator="/"), *leaf.shape)
+           for path, leaf in jax.tree_util.tree_flatten_with_path(shapes["params"])[0]
+           if leaf.ndim == 2]
+  return sorted(found, key=lambda s: -s[1] * s[2])
+
+
 def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
                 repeats: int) -> str:
   row = []
@@ -117,6 +130,13 @@ def bench_layers(batch: int, image_size: int, multiplier: float, repeats: int) -
       kernel = jax.random.normal(kk, (3, 3, c_out, c_out)) * (2 / (9 * c_out)) ** 0.5
       print(f"  conv{i + 1}   {2 * size:3d}px {c_out:3d}->{c_out:3d}:  "
             + _time_layer(convs, x, kernel, repeats), flush=True)
+  denses = {name: _layer_fn(layers.Dense, name) for name in _KERNELS.value}
+  for name, d_in, d_out in _dense_shapes(image_size, multiplier):
+    kx, kk = jax.random.split(jax.random.key(d_in * d_out))
+    x = jax.random.normal(kx, (batch, d_in))
+    kernel = jax.random.normal(kk, (d_in, d_out)) * (2 / d_in) ** 0.5
+    print(f"  {name:12s} {d_in:5d}->{d_out:5d}:  " + _time_layer(denses, x, kernel, repeats),
+          flush=True)
 
 
 def bench_winograd_tiles(shapes: list[str], repeats: int) -> None:
