@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from optax._src import numerics
 
 from chairgen.models.cpu_kernels import onednn
 
@@ -36,27 +35,28 @@ def learning_rate_schedule(opt: ml_collections.ConfigDict) -> optax.Schedule:
   return optax.piecewise_constant_schedule(opt.learning_rate, boundaries)
 
 
-def create_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
+class PaperAdam(optax.GradientTransformation):
+  """optax.adam as `create_optimizer` makes it: the transformation `apply_gradients` may run
+  natively (nadam, adamax and Adam with other options have the same state types)."""
+
+
+def create_optimizer(opt: ml_collections.ConfigDict) -> PaperAdam:
   """Adam with the paper's β1 = 0.9, β2 = 0.999, ε = 1e-6 (section 4.1)."""
-  return optax.adam(learning_rate_schedule(opt), b1=opt.b1, b2=opt.b2, eps=opt.eps)
-
-
-def _is_adam_state(opt_state) -> bool:
-  """Whether opt_state is `create_optimizer`'s: (ScaleByAdamState, ScaleByScheduleState)."""
-  return (isinstance(opt_state, tuple) and len(opt_state) == 2
-          and isinstance(opt_state[0], optax.ScaleByAdamState)
-          and isinstance(opt_state[1], optax.ScaleByScheduleState))
+  return PaperAdam(*optax.adam(learning_rate_schedule(opt), b1=opt.b1, b2=opt.b2, eps=opt.eps))
 
 
 def uses_native_update(state) -> bool:
   """Whether `apply_gradients` runs `adam.cc` for this state: on the CPU backend with one
-  device (XLA would not know how to split the call over a mesh), float32 parameters, the
-  optimiser of `create_optimizer`, the native library built (`onednn.available()`), and not
-  turned off with CHAIRGEN_FUSED_ADAM=0."""
+  device (XLA would not know how to split the call over a mesh), float32 parameters and
+  moments, the optimiser of `create_optimizer`, the native library built
+  (`onednn.available()`: it comes with the oneDNN kernels, so CHAIRGEN_ONEDNN=0 turns it off
+  too), and not turned off with CHAIRGEN_FUSED_ADAM=0 (read when the step is traced)."""
   return (os.environ.get(ENV_SWITCH, "1") != "0"
           and jax.default_backend() == "cpu" and jax.device_count() == 1
-          and _is_adam_state(state.opt_state)
-          and all(p.dtype == jnp.float32 for p in jax.tree.leaves(state.params))
+          and isinstance(state.tx, PaperAdam)
+          and all(x.dtype == jnp.float32
+                  for x in jax.tree.leaves((state.params, state.opt_state[0].mu,
+                                            state.opt_state[0].nu)))
           and onednn.available())
 
 
@@ -74,8 +74,9 @@ def _native_adam(param, mu, nu, grad, scalars, opt: ml_collections.ConfigDict):
 def apply_gradients(state, grads, finite: jax.Array, opt: ml_collections.ConfigDict):
   """state.apply_gradients(grads=grads) where `finite`, else `state` unchanged.
 
-  state: a flax TrainState whose tx is `create_optimizer(opt)`; finite: a scalar bool. The
-  native path needs `state` donated to update in place (the train step donates it).
+  state: a flax TrainState whose tx is `create_optimizer(opt)` (made from this same `opt`);
+  finite: a scalar bool. The native path needs `state` donated to update in place (the train
+  step donates it).
   """
   if not uses_native_update(state):
     new_state = state.apply_gradients(grads=grads)
@@ -83,7 +84,7 @@ def apply_gradients(state, grads, finite: jax.Array, opt: ml_collections.ConfigD
   adam, schedule = state.opt_state
   # What optax.adam computes from its counts: the bias corrections of step t = count + 1
   # (scale_by_adam) and the learning rate at the schedule's count (scale_by_learning_rate).
-  count = numerics.safe_increment(adam.count)
+  count = optax.safe_increment(adam.count)
   scalars = jnp.stack([-learning_rate_schedule(opt)(schedule.count),
                        1 - opt.b1 ** count, 1 - opt.b2 ** count,
                        finite]).astype(jnp.float32)
@@ -96,5 +97,5 @@ def apply_gradients(state, grads, finite: jax.Array, opt: ml_collections.ConfigD
   return state.replace(
       step=keep(state.step + 1, state.step), params=params,
       opt_state=(adam._replace(count=keep(count, adam.count), mu=mu, nu=nu),
-                 schedule._replace(count=keep(numerics.safe_increment(schedule.count),
+                 schedule._replace(count=keep(optax.safe_increment(schedule.count),
                                               schedule.count))))

@@ -118,6 +118,14 @@ def test_benchmark_layers_times_both_winograd_tiles():
   assert [p[0] for p in pairs] == ["F(2x2)", "F(4x4)"], row
 
 
+def test_benchmark_rejects_switches_it_cannot_apply_per_contender():
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
+                         "--sizes=32x4", "--skip_torch", "--extra_env=CHAIRGEN_ONEDNN=0"],
+                        capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode != 0
+  assert "read once per process" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_benchmark_layers_compares_onednn_with_the_jax_forms():
   tool = os.path.join(ROOT, "tools", "benchmark_layers.py")
   proc = subprocess.run([sys.executable, tool, "--kernels=auto,auto-jax", "--batch=2",

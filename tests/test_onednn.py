@@ -176,6 +176,10 @@ def test_rejects_wrong_shapes_and_dtypes():
     onednn.conv3x3(x, jnp.zeros((3, 3, 3, 2)), jnp.float16)
   with pytest.raises(ValueError, match=r"x \[B, Din\] and w \[Din, Dout\]"):
     onednn.matmul(jnp.zeros((2, 3)), jnp.zeros((4, 5)))
+  with pytest.raises(ValueError, match="float32 x and w"):
+    onednn.matmul(jnp.zeros((2, 3), jnp.bfloat16), jnp.zeros((3, 5)))
+  # Inputs that are not [B, Din] keep XLA's dot, whatever the kernel's size.
+  assert not cpu_kernels.use_onednn("matmul", jnp.zeros((2, 1, 1024)), jnp.zeros((1024, 1024)))
 
 
 def _in_subprocess(code, **env):

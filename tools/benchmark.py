@@ -60,6 +60,7 @@ from chairgen import input_pipeline  # pylint: disable=wrong-import-position
 from chairgen import models  # pylint: disable=wrong-import-position
 from chairgen import reports  # pylint: disable=wrong-import-position
 from chairgen import train  # pylint: disable=wrong-import-position
+from chairgen.models.cpu_kernels import onednn  # pylint: disable=wrong-import-position
 from experiments.configs import default as default_configs  # pylint: disable=wrong-import-position
 
 BEFORE = "kernels=xla"
@@ -91,7 +92,8 @@ _EXTRA = flags.DEFINE_list(
 _EXTRA_ENV = flags.DEFINE_list(
     "extra_env", [], "More JAX float32 contenders (T_θ off), one per entry of NAME=VALUE "
     "environment settings joined by '+', set while the step is traced, e.g. "
-    "CHAIRGEN_FUSED_ADAM=0: switches read at trace time, compared within one run.")
+    "CHAIRGEN_FUSED_ADAM=0. Only switches read at trace time act; CHAIRGEN_ONEDNN is read "
+    "once per process and is rejected here.")
 _WITH_BEFORE = flags.DEFINE_bool(
     "with_before", False, "Add jax-float32[before]: the step before the changes of "
     f"docs/performance.md ({BEFORE}: XLA's convolutions and gradients everywhere).")
@@ -223,6 +225,9 @@ def parse_environment(text: str) -> dict[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
       raise app.UsageError(f"--extra_env entry {text!r}: expected NAME=VALUE joined by '+'")
+    if key == onednn.ENV_SWITCH:
+      raise app.UsageError(f"--extra_env cannot switch {key}: it is read once per process; "
+                           f"run the benchmark twice, with {key}=0 in front of the second")
     settings[key] = value
   return settings
 
@@ -608,6 +613,8 @@ def parse_sizes(entries: list[str]) -> list[tuple[int, int]]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  for text in _EXTRA_ENV.value:   # fail before any compilation
+    parse_environment(text)
   host_allocator = host_memory.configure(_HOST_ALLOCATOR.value)   # before JAX's first step
   if _STEPS.value < 1 or _ROUNDS.value < 1:
     raise app.UsageError("--steps and --rounds must be >= 1")

@@ -7,9 +7,9 @@ Traces `--trace_steps` steps of the benchmark's T_θ-off step (`tools/benchmark.
 jax-bfloat16 contenders) after warm-up, sums each XLA op's durations from the trace (the
 perfetto JSON that `jax.profiler.trace` writes), and prints the `--top` ops with their HLO
 shape, then sums by generator layer (forward / backward, from the op's metadata) and by kind
-(YNNPACK fusion, oneDNN convolution, other dot, concatenation, copy, loop fusion). On a 2-core
-CPU independent ops may overlap, so the sums are op time, close to but not exactly the step
-time.
+(YNNPACK fusion, oneDNN convolution or matmul, Adam update, other dot, concatenation, copy,
+loop fusion). On a 2-core CPU independent ops may overlap, so the sums are op time, close to
+but not exactly the step time.
 
 --products times, for each Winograd layer of 1s-S-deep at `--size` and `--batch`, the forward
 GEMM V·U and the kernel-gradient GEMM Vᵀ·dM (as V contracted on its tile axis, and as a
@@ -81,8 +81,12 @@ def classify(line: str) -> tuple[str, str]:
   where += " bwd" if "transpose(" in op else " fwd"
   if "__ynn_fusion" in line:
     kind = "YNNPACK fusion (GEMMs, reductions)"
+  elif 'custom_call_target="chairgen_onednn_matmul"' in line:
+    kind = "oneDNN matmul (FFI custom call)"
   elif 'custom_call_target="chairgen_onednn' in line:
     kind = "oneDNN convolution (FFI custom call)"
+  elif 'custom_call_target="chairgen_adam"' in line:
+    kind = "Adam update (FFI custom call)"
   elif re.search(r" dot\(", line):
     kind = "other dot (Eigen)"
   elif "concatenate(" in line:

@@ -60,7 +60,7 @@ WINOGRAD_MIN_CONV3X3_CHANNELS = 128
 ONEDNN_MIN_DENSE_WEIGHTS = 2**20
 
 
-# Float32 layers go to oneDNN only where it runs AVX-512 (or AMX) code for all three passes:
+# Float32 layers go to oneDNN only where it runs AVX-512 (or AMX) code for all its passes:
 # there it was measured faster than the JAX forms (docs/performance.md). On AVX2-only CPUs the
 # JAX forms beat PyTorch's oneDNN convolutions in the docs' runs, and have not been measured
 # against these, so they stay.
@@ -95,7 +95,7 @@ def use_onednn(kind: str, x, kernel, operands=None) -> bool:
   if operands == jnp.float32 and kind == "conv3x3" and (
       x.shape[-1] >= WINOGRAD_MIN_CONV3X3_CHANNELS):
     return False
-  if kind == "matmul" and kernel.size < ONEDNN_MIN_DENSE_WEIGHTS:
+  if kind == "matmul" and (x.ndim != 2 or kernel.size < ONEDNN_MIN_DENSE_WEIGHTS):
     return False
   if not onednn.jit_compiled(kind, x.shape, kernel.shape, operands):
     return False

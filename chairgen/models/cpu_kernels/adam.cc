@@ -10,8 +10,9 @@
 //   m' = (1 - b1) g + b1 m,   v' = (1 - b2) g² + b2 v,
 //   p' = p + step · (m' / c1) / (sqrt(v' / c2) + eps)
 // with step = -learning rate, c1 = 1 - b1^t and c2 = 1 - b2^t computed by the caller as optax
-// does, and the same order of operations as optax.adam. With apply = 0 (a non-finite loss or
-// gradient somewhere in the step) the results are the unchanged inputs.
+// does, and the same order of operations as optax.adam (the compiler may fuse a multiply and an
+// add, as XLA does, so results can differ from optax's in the last bit). With apply = 0 (a
+// non-finite loss or gradient somewhere in the step) the results are the unchanged inputs.
 #include <omp.h>
 
 #include <algorithm>

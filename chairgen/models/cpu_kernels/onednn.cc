@@ -121,16 +121,16 @@ void Create(const Problem& p, dnnl::algorithm algorithm, Primitive& e) {
   }
 }
 
-// The primitive cached under `key`, made by `create` on first use.
-template <typename Create>
-std::shared_ptr<Primitive> Cached(const std::string& key, Create create) {
+// The primitive cached under `key`, made by `make` on first use.
+template <typename Make>
+std::shared_ptr<Primitive> Cached(const std::string& key, Make make) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<Primitive>> cache;
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   auto e = std::make_shared<Primitive>();
-  create(*e);
+  make(*e);
   cache[key] = e;
   return e;
 }
@@ -297,7 +297,11 @@ ffi::Error Matmul(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer
   const memory::dims a_dims = transpose_a ? memory::dims{ad[1], ad[0]} : ad;
   const memory::dims b_dims = transpose_b ? memory::dims{bd[1], bd[0]} : bd;
   if (a_dims[1] != b_dims[0] || cd[0] != a_dims[0] || cd[1] != b_dims[1])
-    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "oneDNN matmul: shapes do not match");
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "oneDNN matmul: [" + std::to_string(a_dims[0]) + ", " +
+                          std::to_string(a_dims[1]) + "] x [" + std::to_string(b_dims[0]) +
+                          ", " + std::to_string(b_dims[1]) + "] cannot give [" +
+                          std::to_string(cd[0]) + ", " + std::to_string(cd[1]) + "]");
   try {
     std::lock_guard<std::mutex> one_at_a_time(Running());
     auto e = GetMatmul(a_dims, b_dims, a_type, b_type, transpose_a, transpose_b);
@@ -349,6 +353,25 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ChairgenOnednnGradients, Gradients,
                                                .Ret<ffi::AnyBuffer>()
                                                .Ret<ffi::AnyBuffer>()));
 
+namespace {
+
+// Writes the implementation name of the primitive that `get` returns into out (a C string);
+// returns 0 and writes nothing where oneDNN has no primitive for it or the name does not fit.
+template <typename GetPrimitive>
+int WriteImplementation(GetPrimitive get, char* out, int64_t out_size) {
+  try {
+    std::string s = get()->implementation;
+    if (int64_t(s.size()) >= out_size) return 0;
+    s.copy(out, s.size());
+    out[s.size()] = 0;
+    return 1;
+  } catch (const dnnl::error&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
 // The oneDNN implementation a problem runs (e.g. "brgconv:avx512_core"; "ref" in the name means
 // oneDNN has no JIT kernel for it), for `cpu_kernels` to choose by, tests and docs. Shapes as
 // in the handler; bf16 != 0: the products read bfloat16 (their result stays float32).
@@ -368,15 +391,7 @@ extern "C" int chairgen_onednn_implementation(int64_t mode, int64_t transposed, 
   p.y_type = mode == 0 ? f32 : operand;
   p.kernel_type = mode == 2 ? f32 : operand;
   p.stride = stride; p.pad = pad;
-  try {
-    std::string s = Get(p)->implementation;
-    if (int64_t(s.size()) >= out_size) return 0;
-    s.copy(out, s.size());
-    out[s.size()] = 0;
-    return 1;
-  } catch (const dnnl::error&) {
-    return 0;
-  }
+  return WriteImplementation([&p] { return Get(p); }, out, out_size);
 }
 
 // The same for a matmul of logical a [m, k] · b [k, n] (stored transposed where asked).
@@ -385,14 +400,9 @@ extern "C" int chairgen_onednn_matmul_implementation(int64_t m, int64_t k, int64
                                                      int64_t bf16, char* out,
                                                      int64_t out_size) {
   const auto operand = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  try {
-    std::string s = GetMatmul({m, k}, {k, n}, operand, operand, transpose_a != 0,
-                              transpose_b != 0)->implementation;
-    if (int64_t(s.size()) >= out_size) return 0;
-    s.copy(out, s.size());
-    out[s.size()] = 0;
-    return 1;
-  } catch (const dnnl::error&) {
-    return 0;
-  }
+  return WriteImplementation(
+      [&] {
+        return GetMatmul({m, k}, {k, n}, operand, operand, transpose_a != 0, transpose_b != 0);
+      },
+      out, out_size);
 }

@@ -3,7 +3,8 @@
 XLA:CPU's own convolutions are slow to differentiate, and the Winograd and phase forms of this
 package move their transformed tiles through memory several times; oneDNN's JIT-compiled
 direct convolutions (what PyTorch runs on the CPU) read each input once. `onednn.cc` wraps
-them as two FFI handlers (the forward pass; both gradients). This module compiles it, together
+them as two FFI handlers (the forward pass; both gradients), and oneDNN's matmul as a third (the
+large FC layers' products, `matmul`). This module compiles it, together
 with `adam.cc` (the one-pass Adam update of `chairgen.optimizer`), with the C++ compiler on
 first use, for this machine's CPU, against the oneDNN of the `onednn-devel-cpu-gomp` wheel (a
 dependency on Linux x86-64) and the FFI headers that jaxlib ships, caches the library under
@@ -277,6 +278,9 @@ def matmul(x_BxDin: Array, w_DinxDout: Array, operands=jnp.float32) -> Array:
 def _matmul_fwd(x, w, operands):
   if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
     raise ValueError(f"matmul takes x [B, Din] and w [Din, Dout], got {x.shape} and {w.shape}")
+  if x.dtype != jnp.float32 or w.dtype != jnp.float32:
+    raise ValueError(f"matmul takes float32 x and w (`operands` sets what the products read), "
+                     f"got {x.dtype} and {w.dtype}")
   x, w = x.astype(_operands(operands)), w.astype(operands)
   return _matmul_call(x, w), (x, w)
 
