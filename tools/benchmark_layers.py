@@ -26,9 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from chairgen import augment
 from chairgen import host_memory
+from chairgen import inference
 from chairgen import input_pipeline
 from chairgen import losses
+from chairgen import mesh
 from chairgen import models
 from chairgen.models import cpu_kernels
 from chairgen.models import layers
@@ -48,7 +51,7 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
 _GENERATOR = flags.DEFINE_bool("generator", True, "Also time the whole generator's gradient.")
 _TILES = flags.DEFINE_list("winograd_tiles", [], "BATCHxSIZExCHANNELS maps on which to time "
                            "F(2x2, 3x3) against F(4x4, 3x3).")
-_THETA_DIM = 8
+_THETA_DIM = augment.THETA_DIM
 
 
 def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -75,11 +78,9 @@ def _dense_shapes(image_size: int, multiplier: float) -> list[tuple[str, int, in
   config = models.default_config()
   config.width_multiplier = multiplier
   model = models.create_model(config, 809, image_size, _THETA_DIM)
-  shapes = jax.eval_shape(lambda: model.init(
-      jax.random.key(0), jnp.zeros((1, 809)), jnp.zeros((1, 4)), jnp.zeros((1, _THETA_DIM))))
+  shapes = inference.abstract_params(model, 809, mesh.create_mesh())
   found = [(jax.tree_util.keystr(path[:-1], simple=True, separator="/"), *leaf.shape)
-           for path, leaf in jax.tree_util.tree_flatten_with_path(shapes["params"])[0]
-           if leaf.ndim == 2]
+           for path, leaf in jax.tree_util.tree_flatten_with_path(shapes)[0] if leaf.ndim == 2]
   return sorted(found, key=lambda s: -s[1] * s[2])
 
 

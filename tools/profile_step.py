@@ -2,6 +2,7 @@ r"""Where the CPU train step's time goes: per-op times from a jax.profiler trace
 
     python tools/profile_step.py [--size=128] [--batch=32] [--dtype=float32] [--top=30]
     python tools/profile_step.py --products          # the Winograd GEMMs alone, f32 vs bf16
+    python tools/profile_step.py --adam              # the Adam update alone, native vs optax
 
 Traces `--trace_steps` steps of the benchmark's T_θ-off step (`tools/benchmark.py`'s jax-float32 /
 jax-bfloat16 contenders) after warm-up, sums each XLA op's durations from the trace (the
@@ -15,6 +16,10 @@ but not exactly the step time.
 GEMM V·U and the kernel-gradient GEMM Vᵀ·dM (as V contracted on its tile axis, and as a
 laid-out Vᵀ) in float32 and in bf16 with float32 sums: the figures behind `model.dtype`'s CPU
 policy (docs/performance.md).
+
+--adam times `chairgen.optimizer.apply_gradients` alone on 1s-S-deep's parameters at `--size`,
+on FC5's kernel and on all of them, with the native one-pass update and with optax's
+(CHAIRGEN_FUSED_ADAM=0), state donated as in the train step.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ import jax.numpy as jnp
 
 import benchmark                       # tools/: sets up the repository import path
 from chairgen import host_memory       # pylint: disable=g-bad-import-order
+from chairgen import inference
+from chairgen import models
+from chairgen import optimizer
+from chairgen import train
 from chairgen.models import cpu_kernels
 from chairgen.models import variants
 
@@ -47,7 +56,8 @@ _TOP = flags.DEFINE_integer("top", 30, "Ops to list.")
 _GROUP = flags.DEFINE_string("group", None, "List the longest ops of this group of the 'by layer' "
                               "table only (e.g. 'conv3 bwd', 'rest fwd').")
 _PRODUCTS = flags.DEFINE_bool("products", False, "Time the Winograd GEMMs alone instead.")
-_REPEATS = flags.DEFINE_integer("repeats", 7, "--products: timed runs per product (median).")
+_ADAM = flags.DEFINE_bool("adam", False, "Time the Adam update alone instead.")
+_REPEATS = flags.DEFINE_integer("repeats", 7, "--products, --adam: timed runs (median).")
 
 
 def op_times(trace_dir: str, steps: int) -> dict[str, float]:
@@ -178,14 +188,45 @@ def time_products() -> None:
                          ("tcn,tno->tco", vt, dm_)):
         fn = jax.jit(lambda a, b, spec=spec: jnp.einsum(spec, a, b, preferred_element_type=f32))
         jax.block_until_ready(fn(a, b))            # compile
-        runs = []
-        for _ in range(_REPEATS.value):
-          start = time.perf_counter()
-          jax.block_until_ready(fn(a, b))
-          runs.append(1e3 * (time.perf_counter() - start))
-        row.append(sorted(runs)[len(runs) // 2])
+        row.append(_median_ms(lambda fn=fn, a=a, b=b: jax.block_until_ready(fn(a, b)),
+                              _REPEATS.value))
       print(f"{name:8s} {f'{t} x {n} x {c} x {o}':>22s} {dtype_label:5s} "
             + " ".join(f"{ms:>{w}.1f}" for ms, w in zip(row, (7, 11, 12))), flush=True)
+
+
+def _median_ms(fn, repeats: int) -> float:
+  runs = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    runs.append(1e3 * (time.perf_counter() - start))
+  return sorted(runs)[len(runs) // 2]
+
+
+def time_adam() -> None:
+  config = benchmark.jax_config("float32", False, None)
+  model = models.create_model(config.model, num_styles=809, image_size=_SIZE.value)
+  shapes = inference.abstract_params(model, 809, train.create_mesh())
+  print(f"one Adam update, 1s-S-deep at {_SIZE.value} px, ms (median of {_REPEATS.value}):")
+  for what, params in (("fc5 kernel", {"fc5": {"kernel": shapes["fc5"]["kernel"]}}),
+                       ("all parameters", shapes)):
+    params = jax.tree.map(lambda s: jnp.full(s.shape, 0.01, s.dtype), params)
+    grads = jax.tree.map(lambda p: p * 0.5, params)
+    row = {}
+    for update, switch in (("native", "1"), ("optax", "0")):
+      with benchmark.environment({optimizer.ENV_SWITCH: switch}):
+        state = train.TrainState.create(apply_fn=None, params=jax.tree.map(jnp.copy, params),
+                                        tx=optimizer.create_optimizer(config.optimizer))
+        step = jax.jit(lambda s, g: optimizer.apply_gradients(s, g, jnp.asarray(True),
+                                                              config.optimizer),
+                       donate_argnums=(0,)).lower(state, grads).compile()
+      holder = {"state": step(state, grads)}
+      def run(holder=holder, step=step):
+        holder["state"] = step(holder["state"], grads)
+        jax.block_until_ready(holder["state"])
+      run()
+      row[update] = _median_ms(run, _REPEATS.value)
+    print(f"  {what:15s} native {row['native']:7.1f}   optax {row['optax']:7.1f}", flush=True)
 
 
 def main(argv):
@@ -195,6 +236,8 @@ def main(argv):
   print(f"{benchmark.machine_info()}", file=sys.stderr)
   if _PRODUCTS.value:
     time_products()
+  elif _ADAM.value:
+    time_adam()
   else:
     profile_step()
 

@@ -99,10 +99,9 @@ def use_onednn(kind: str, x, kernel, operands=None) -> bool:
     return False
   if not onednn.jit_compiled(kind, x.shape, kernel.shape, operands):
     return False
-  if operands != jnp.float32:
-    return True
-  names = onednn.implementations(kind, x.shape, kernel.shape, operands).values()
-  return all(ONEDNN_FLOAT32_ISA in name for name in names)
+  return operands != jnp.float32 or all(
+      ONEDNN_FLOAT32_ISA in name
+      for name in onednn.implementations(kind, x.shape, kernel.shape, operands).values())
 
 
 # F(4x4, 3x3) from this input size on (float32 bytes of [B, H, W, Cin]): below it the maps stay

@@ -312,50 +312,45 @@ def implementations(kind: str, x_shape, kernel_shape, operands=jnp.float32) -> d
   return _implementations(kind, tuple(x_shape), tuple(kernel_shape), bf16)
 
 
-def _query(function, *arguments) -> str:
-  """Calls one of onednn.cc's chairgen_onednn_*implementation functions: the name it writes."""
-  out = ctypes.create_string_buffer(256)
-  if not function(*arguments, out, ctypes.c_int64(len(out))):
-    raise OnednnUnavailable("no implementation")
-  return out.value.decode()
-
-
-def _named(names: dict, what: str, bf16: bool) -> dict[str, str]:
-  """{pass: name} from {pass: a thunk calling _query}, or OnednnUnavailable naming the pass."""
-  result = {}
-  for name, thunk in names.items():
-    try:
-      result[name] = thunk()
-    except OnednnUnavailable:
+def _names(query, passes: dict[str, tuple], what: str, bf16: bool) -> dict[str, str]:
+  """{pass: implementation name} from `query(*arguments, out, out_size)`, one of onednn.cc's
+  chairgen_onednn_*implementation functions, per pass; OnednnUnavailable names a pass oneDNN
+  has nothing for."""
+  names = {}
+  for name, arguments in passes.items():
+    out = ctypes.create_string_buffer(256)
+    if not query(*arguments, out, ctypes.c_int64(len(out))):
       raise OnednnUnavailable(f"oneDNN has no {name} for {what} with "
-                              f"{'bfloat16' if bf16 else 'float32'} operands") from None
-  return result
+                              f"{'bfloat16' if bf16 else 'float32'} operands")
+    names[name] = out.value.decode()
+  return names
 
 
 @functools.cache
 def _matmul_implementations(x_shape, kernel_shape, bf16) -> dict[str, str]:
   """The FC layer's two oneDNN passes: x · w, and dy · wᵀ (its kernel gradient is XLA's)."""
-  query = _library().chairgen_onednn_matmul_implementation
   (b, d_in), (_, d_out) = x_shape, kernel_shape
   passes = {"forward": (b, d_in, d_out, 0), "input_gradient": (b, d_out, d_in, 1)}
-  return _named({name: functools.partial(_query, query, *map(ctypes.c_int64, (m, k, n, 0, t, bf16)))
-                 for name, (m, k, n, t) in passes.items()},
+  return _names(_library().chairgen_onednn_matmul_implementation,
+                {name: tuple(map(ctypes.c_int64, (m, k, n, 0, transpose_b, bf16)))
+                 for name, (m, k, n, transpose_b) in passes.items()},
                 f"matmul {x_shape} x {kernel_shape}", bf16)
 
 
 @functools.cache
 def _implementations(kind, x_shape, kernel_shape, bf16) -> dict[str, str]:
-  query = _library().chairgen_onednn_implementation
   b, h, w, _ = x_shape
   transposed = kind == "upconv"
   scale = 2 if transposed else 1
   y_shape = (b, scale * h, scale * w, kernel_shape[3])
   as_c = lambda s: (ctypes.c_int64 * 4)(*s)
   passes = ("forward", "input_gradient", "kernel_gradient")
-  return _named({name: functools.partial(
-      _query, query, ctypes.c_int64(mode), ctypes.c_int64(transposed), ctypes.c_int64(bf16),
-      as_c(x_shape), as_c(y_shape), as_c(kernel_shape), ctypes.c_int64(scale), ctypes.c_int64(1))
-                 for mode, name in enumerate(passes)}, f"{kind} {x_shape} x {kernel_shape}", bf16)
+  return _names(_library().chairgen_onednn_implementation,
+                {name: (ctypes.c_int64(mode), ctypes.c_int64(transposed), ctypes.c_int64(bf16),
+                        as_c(x_shape), as_c(y_shape), as_c(kernel_shape),
+                        ctypes.c_int64(scale), ctypes.c_int64(1))
+                 for mode, name in enumerate(passes)},
+                f"{kind} {x_shape} x {kernel_shape}", bf16)
 
 
 def jit_compiled(kind: str, x_shape, kernel_shape, operands=jnp.float32) -> bool:
