@@ -92,7 +92,7 @@ def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
     grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(jnp.square(fn(x, k))), argnums=(0, 1)))
     t_f = _median_seconds(lambda: fwd(x, kernel), repeats)
     t_g = _median_seconds(lambda: grad(x, kernel), repeats)
-    row.append(f"{name} {1e3 * t_f:7.1f} / {1e3 * t_g:7.1f}")
+    row.append(f"{name} {1e3 * t_f:8.3f} / {1e3 * t_g:8.3f}")
   return "   ".join(row)
 
 
