@@ -108,7 +108,7 @@ def test_profile_step_reports_ops_by_layer_and_kind_and_times_the_products():
   proc = subprocess.run([sys.executable, tool, "--adam", "--size=32", "--repeats=1"],
                         capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = re.findall(r"(fc5 kernel|all parameters) +native +(\d+\.\d) +optax +(\d+\.\d)",
+  rows = re.findall(r"(fc5 kernel|all parameters) +native +(\d+\.\d{3}) +optax +(\d+\.\d{3})",
                     proc.stdout)
   assert [r[0] for r in rows] == ["fc5 kernel", "all parameters"], proc.stdout
   assert all(float(ms) > 0 for r in rows for ms in r[1:])

@@ -191,7 +191,7 @@ def time_products() -> None:
         row.append(_median_ms(lambda fn=fn, a=a, b=b: jax.block_until_ready(fn(a, b)),
                               _REPEATS.value))
       print(f"{name:8s} {f'{t} x {n} x {c} x {o}':>22s} {dtype_label:5s} "
-            + " ".join(f"{ms:>{w}.1f}" for ms, w in zip(row, (7, 11, 12))), flush=True)
+            + " ".join(f"{ms:>{w}.3f}" for ms, w in zip(row, (7, 11, 12))), flush=True)
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -226,7 +226,7 @@ def time_adam() -> None:
         jax.block_until_ready(holder["state"])
       run()
       row[update] = _median_ms(run, _REPEATS.value)
-    print(f"  {what:15s} native {row['native']:7.1f}   optax {row['optax']:7.1f}", flush=True)
+    print(f"  {what:15s} native {row['native']:8.3f}   optax {row['optax']:8.3f}", flush=True)
 
 
 def main(argv):
