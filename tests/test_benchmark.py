@@ -1,5 +1,6 @@
 """tools/benchmark.py writes a complete JSON record; the torch reference is the same network."""
 
+import importlib
 import importlib.util
 import json
 import os
@@ -21,7 +22,8 @@ def test_benchmark_writes_json(tmp_path):
   torch_flags = ["--torch_modes=eager"] if HAVE_TORCH else ["--skip_torch"]
   cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--sizes=32x4",
          "--steps=2", "--rounds=2", "--warmup=0", "--dtypes=float32", "--nowith_augment",
-         "--num_styles=7", "--extra_env=CHAIRGEN_FUSED_ADAM=0", f"--json={out}"] + torch_flags
+         "--num_styles=7", "--extra_env=CHAIRGEN_FUSED_ADAM=0", "--extra=kernels=jax",
+         "--peak_tflops=float32=0.5", f"--json={out}"] + torch_flags
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "images/s" in proc.stdout
@@ -30,21 +32,54 @@ def test_benchmark_writes_json(tmp_path):
   assert results["machine"]["cpu_count"] == os.cpu_count()
   (record,) = results["sizes"]
   assert (record["image_size"], record["batch_size"]) == (32, 4)
-  expected = {"jax-float32", "jax-float32[CHAIRGEN_FUSED_ADAM=0]"} | (
+  expected = {"jax-float32", "jax-float32[CHAIRGEN_FUSED_ADAM=0]", "jax-float32[kernels=jax]"} | (
       {"torch-eager"} if HAVE_TORCH else set())
   assert set(record["contenders"]) == expected
+  # The same work, counted the same way whichever kernels and Adam compute it (torch's: the
+  # JAX step's): more than conv1's (16 px, 256 -> 256 channels, batch 4) multiply-adds x 2
+  # FLOPs x 3 (forward, two gradients), less the 8 % that 'SAME' padding's borders skip.
+  flops = {r["model_flops_per_step"] for r in record["contenders"].values()}
+  assert len(flops) == 1 and flops.pop() > 0.9 * 3 * 2 * 4 * 16 * 16 * 256 * 256 * 9
   for name, r in record["contenders"].items():
     assert r["steps_timed"] == 2, name
     assert r["images_per_s"] == pytest.approx(4 / r["median_step_s"])
     assert r["images_per_s"] > 0 and r["compile_s"] >= 0
     assert r["memory"]["process_peak_rss_bytes"] > 2**20
+    assert r["achieved_tflops"] == pytest.approx(r["model_flops_per_step"] / r["median_step_s"]
+                                                 / 1e12)
+    assert r["mfu"] == pytest.approx(r["achieved_tflops"] / 0.5)       # --peak_tflops
+    assert r["paper_schedule_hours"] == pytest.approx(500_000 * 128 / r["images_per_s"] / 3600)
   assert record["contenders"]["jax-float32"]["memory"]["xla_buffers_bytes"] > 4 * 22_000_000
   if HAVE_TORCH:
     assert record["contenders"]["torch-eager"]["memory"]["parameters"] == record["jax_parameters"]
     assert set(record["ratios"]) == {"jax-float32 / torch-eager",
-                                     "jax-float32[CHAIRGEN_FUSED_ADAM=0] / torch-eager"}
+                                     "jax-float32[CHAIRGEN_FUSED_ADAM=0] / torch-eager",
+                                     "jax-float32[kernels=jax] / torch-eager"}
   for key in ("pipeline", "augment"):
     assert results[key]["32"]["images_per_s"] > 0
+
+
+def _tool(name):
+  sys.path.insert(0, os.path.join(ROOT, "tools"))
+  return importlib.import_module(name)
+
+
+def test_peak_flops_by_device_kind_and_flag_and_schedule_durations():
+  from absl import app  # pylint: disable=g-import-not-at-top
+  benchmark = _tool("benchmark")
+  assert benchmark.peak_tflops("NVIDIA H100 80GB HBM3", [])["bfloat16"] == 989.4
+  assert benchmark.peak_tflops("NVIDIA H100 PCIe", [])["bfloat16"] == 756.0
+  assert benchmark.peak_tflops("NVIDIA H200", [])["float32"] == 494.7
+  assert benchmark.peak_tflops("cpu", []) == {}
+  assert benchmark.peak_tflops("cpu", ["bfloat16=2.5"]) == {"bfloat16": 2.5}
+  for bad in ("bfloat16", "float16=3", "float32=-1", "float32=fast"):
+    with pytest.raises(app.UsageError, match="--peak_tflops"):
+      benchmark.peak_tflops("cpu", [bad])
+  assert benchmark.contender_dtype("jax-float32[dtype=bfloat16+kernels=xla]") == "bfloat16"
+  assert benchmark.contender_dtype("torch-compile") == "float32"
+  assert [benchmark.duration(s) for s in (3000, 7.5 * 3600, 18.2 * 86400)] == [
+      "50 min", "7.5 h", "18.2 d"]
+  assert benchmark.paper_schedule_images() == 500_000 * 128
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch (optional benchmark extra) not installed")
@@ -153,3 +188,52 @@ def test_benchmark_layers_compares_onednn_with_the_jax_forms():
   generator = [line.split() for line in proc.stdout.splitlines() if "gradient" in line
                and line.split()[0] in ("auto", "auto-jax")]
   assert [g[0] for g in generator] == ["auto", "auto-jax"], proc.stdout
+
+
+def test_profile_step_counts_only_device_kernels_on_an_accelerator(tmp_path):
+  """A GPU trace has the host's events (launches, waits) and the device's kernels, several per
+  HLO op: the op times are the device's, by HLO op; a CPU trace's are all its events."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  profile_step = _tool("profile_step")
+  def write(events):
+    folder = tmp_path / f"t{len(list(tmp_path.iterdir()))}" / "plugins" / "profile" / "run"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "host.trace.json.gz", "wt") as f:
+      json.dump({"traceEvents": events}, f)
+    return str(folder.parents[2])
+  meta = lambda pid, name: {"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}}
+  gpu = write([meta(1, "/host:CPU"), meta(2, "/device:GPU:0"),
+               {"ph": "X", "pid": 1, "name": "fusion.3", "dur": 900.0,
+                "args": {"hlo_op": "fusion.3"}},
+               {"ph": "X", "pid": 2, "name": "sm90_xmma_fprop", "dur": 300.0,
+                "args": {"hlo_op": "cudnn-conv.1"}},
+               {"ph": "X", "pid": 2, "name": "sm90_xmma_fprop_split", "dur": 100.0,
+                "args": {"hlo_op": "cudnn-conv.1"}},
+               {"ph": "X", "pid": 2, "name": "loop_fusion", "dur": 50.0}])
+  assert profile_step.op_times(gpu, steps=2) == {"cudnn-conv.1": 0.2, "loop_fusion": 0.025}
+  cpu = write([meta(1, "/host:CPU"), {"ph": "X", "pid": 1, "name": "ynn_fusion", "dur": 800.0},
+               {"ph": "B", "pid": 1, "name": "ynn_fusion"}])
+  assert profile_step.op_times(cpu, steps=2) == {"ynn_fusion": 0.4}
+  line = '%cudnn-conv.1 = (f32[1]) custom-call(), custom_call_target="__cudnn$convForward"'
+  assert profile_step.classify(line)[1] == "cuDNN convolution"
+
+
+@pytest.mark.slow
+def test_gpu_script_writes_every_part(tmp_path):
+  """tools/benchmark_gpu.sh (GPU machines get minutes: its flags must work before one is lent),
+  run small on the CPU."""
+  env = dict(os.environ, SIZES="32x4", PROFILE="32x4",
+             BENCHMARK_ARGS="--steps=2 --rounds=1 --warmup=0 --nowith_augment --nopipeline "
+                            "--noaugment --dtypes=float32 --extra=kernels=jax --peak_tflops=float32=1")
+  proc = subprocess.run(["bash", os.path.join(ROOT, "tools", "benchmark_gpu.sh"), str(tmp_path),
+                         sys.executable], capture_output=True, text=True, timeout=600, env=env)
+  assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+  (record,) = json.loads((tmp_path / "benchmark_gpu.json").read_text())["sizes"]
+  assert set(record["contenders"]) == {"jax-float32", "jax-float32[kernels=jax]"}
+  assert all(r["mfu"] > 0 for r in record["contenders"].values())
+  assert "MFU" in (tmp_path / "benchmark.log").read_text()
+  layers = (tmp_path / "layers_32_bf16.txt").read_text()
+  assert re.search(r"upconv1 .* xla +\d+\.\d{3} / +\d+\.\d{3} +jax +\d", layers), layers
+  assert "by kind:" in (tmp_path / "profile_32_bf16.txt").read_text()
+  assert (tmp_path / "profile_32_bf16.json.gz").stat().st_size > 0
+

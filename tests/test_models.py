@@ -174,11 +174,12 @@ def test_biases_start_at_zero():
   assert all(float(jnp.abs(p["bias"]).max()) == 0.0 for p in params.values())
 
 
-@pytest.mark.parametrize("name", ["1s-S-deep", "2s-E"])
-def test_kernel_switches_compute_the_same_net_from_the_same_parameters(name):
-  """'auto' (the CPU kernels here) and 'xla': one parameter tree, the same outputs."""
+@pytest.mark.parametrize("name,kernels", [("1s-S-deep", "xla"), ("2s-E", "xla"),
+                                          ("1s-S-deep", "jax")])
+def test_kernel_switches_compute_the_same_net_from_the_same_parameters(name, kernels):
+  """'auto' (the CPU kernels here), 'xla' and 'jax': one parameter tree, the same outputs."""
   _, auto_model, variables, auto = cached(name)
-  _, xla_model, xla_variables, xla = cached(name, kernels="xla")
+  _, xla_model, xla_variables, xla = cached(name, kernels=kernels)
   assert jax.tree.structure(variables) == jax.tree.structure(xla_variables)
   a, b = auto(variables, *inputs()), xla(variables, *inputs())
   for key in a:

@@ -148,7 +148,7 @@ def _layer_jaxpr(kernels, x, kernel):
   return str(jax.make_jaxpr(lambda p, x: layer.apply({"params": p}, x))(params, x))
 
 
-def test_kernel_switch_auto_on_the_cpu_xla_everywhere_and_off_the_cpu(monkeypatch):
+def test_kernel_switch_auto_on_the_cpu_xla_everywhere_jax_forms_everywhere(monkeypatch):
   # Shapes no other test traces: jax caches traces by function and shapes.
   x, kernel = _random((1, 6, 6, 3, cpu_kernels.WINOGRAD_MIN_CHANNELS + 3), seed=4)
   on_cpu = jax.default_backend() == "cpu"
@@ -160,10 +160,15 @@ def test_kernel_switch_auto_on_the_cpu_xla_everywhere_and_off_the_cpu(monkeypatc
   xla = _layer_jaxpr("xla", x, kernel)
   assert "tiled_products" not in xla and "custom_vjp" not in xla
   assert "conv_general_dilated" in xla  # lax.conv_transpose: cuDNN's / the TPU's kernel
+  jax_forms = _layer_jaxpr("jax", x, kernel)       # the pure-JAX forms, never oneDNN
+  assert "tiled_products" in jax_forms and "ffi_call" not in jax_forms
   x, kernel = _random((1, 10, 10, 3, cpu_kernels.WINOGRAD_MIN_CHANNELS + 5), seed=6)
   monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
   off_cpu = _layer_jaxpr("auto", x, kernel)
   assert "tiled_products" not in off_cpu and "custom_vjp" not in off_cpu
+  assert not cpu_kernels.use_onednn("upconv", x, kernel)   # oneDNN's calls are CPU code
+  jax_forms_off_cpu = _layer_jaxpr("jax", x, kernel)
+  assert "tiled_products" in jax_forms_off_cpu and "ffi_call" not in jax_forms_off_cpu
 
 
 def test_winograd_bfloat16_close_to_float32_and_odd_sizes_fall_back():

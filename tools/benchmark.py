@@ -16,9 +16,14 @@ taking turns, with `--pause_s` of idle time before each turn):
   torch-compile    the same, forward + loss under torch.compile (backward via AOTAutograd)
 Reported per contender: images/s from the median step time over `--steps` timed steps
 (after compilation and `--warmup` steps, each step blocked until its outputs are ready),
-compile time, and memory: for JAX the XLA buffer assignment of the compiled step (arguments +
+compile time, the model's FLOPs per step and the rate achieved (XLA's cost analysis of the same
+step traced with model.kernels='xla' and optax's Adam, so every backend counts the same work),
+the model FLOP utilisation where the device's peak is known (PEAK_TFLOPS, or --peak_tflops),
+the time the paper's schedule (500k steps of batch 128) would take at that rate, and memory:
+for JAX the XLA buffer assignment of the compiled step (arguments +
 outputs + temporaries - donated aliases, `compiled.memory_analysis()`) and, on accelerators,
-`memory_stats()['peak_bytes_in_use']`; for every contender the peak resident set size of
+`memory_stats()['peak_bytes_in_use']` (per size: the process's peak so far, all of that size's
+contenders alive, since JAX cannot reset it between them); for every contender the peak resident set size of
 its framework's process sampled while it ran. The torch-eager/-compile and T_θ-off JAX rows do the same work; ratios are
 JAX / torch-compile. Also: the input pipeline's images/s (in-memory synthetic turntable,
 grain batching, cached decode: the path training takes when the data fits in memory; see
@@ -27,6 +32,7 @@ tools/benchmark_pipeline.py for PNG decoding from TFDS) and T_θ's images/s.
   python tools/benchmark.py                          # 64x64 and 128x32, prints a table
   python tools/benchmark.py --sizes=32x8 --steps=4 --skip_torch --json=/tmp/b.json
   python tools/benchmark.py --dtypes=float32 --torch_modes=compile --steps=40
+  python tools/benchmark.py --skip_torch --extra=kernels=xla   # on a GPU: 128x128, 256x32 too
 """
 
 from __future__ import annotations
@@ -58,12 +64,27 @@ from chairgen import augment  # pylint: disable=wrong-import-position
 from chairgen import host_memory  # pylint: disable=wrong-import-position
 from chairgen import input_pipeline  # pylint: disable=wrong-import-position
 from chairgen import models  # pylint: disable=wrong-import-position
+from chairgen import optimizer  # pylint: disable=wrong-import-position
 from chairgen import reports  # pylint: disable=wrong-import-position
 from chairgen import train  # pylint: disable=wrong-import-position
 from chairgen.models.cpu_kernels import onednn  # pylint: disable=wrong-import-position
 from experiments.configs import default as default_configs  # pylint: disable=wrong-import-position
 
 BEFORE = "kernels=xla"
+
+# Dense peak TFLOP/s per computation dtype, by the first key found in the device kind, from the
+# vendors' data sheets. float32 counts at TF32 on NVIDIA (JAX's default precision computes
+# float32 convolutions and dots with TF32 tensor cores there) and at bf16 passes on TPUs.
+PEAK_TFLOPS = {
+    "H100 PCIe": {"bfloat16": 756.0, "float32": 378.0},
+    "H100": {"bfloat16": 989.4, "float32": 494.7},        # SXM; the H200 has the same cores
+    "H200": {"bfloat16": 989.4, "float32": 494.7},
+    "A100": {"bfloat16": 312.0, "float32": 156.0},
+    "TPU v4": {"bfloat16": 275.0, "float32": 275.0},
+    "TPU v5 lite": {"bfloat16": 197.0, "float32": 197.0},
+    "TPU v5": {"bfloat16": 459.0, "float32": 459.0},      # v5p
+    "TPU v6 lite": {"bfloat16": 918.0, "float32": 918.0},
+}
 
 _SIZES = flags.DEFINE_list(
     "sizes", None, "SIZExBATCH entries; default 64x64,128x32 (plus 128x128,256x32 on a GPU).")
@@ -83,7 +104,7 @@ _IMPORT_TORCH = flags.DEFINE_bool(
     "import_torch", False, "Import torch into this (the JAX) process and run one matmul first, "
     "as the old single-process harness did: with --skip_torch, shows what that costs JAX.")
 _NUM_STYLES = flags.DEFINE_integer("num_styles", 809, "One-hot style size (paper's chairs).")
-_KERNELS = flags.DEFINE_enum("kernels", None, ["auto", "xla"],
+_KERNELS = flags.DEFINE_enum("kernels", None, list(models.layers.KERNELS),
                              "config.model.kernels (default: the config's, 'auto').")
 _EXTRA = flags.DEFINE_list(
     "extra", [], "More JAX float32 contenders (T_θ off), one per entry of config.model "
@@ -103,6 +124,9 @@ _HOST_ALLOCATOR = flags.DEFINE_enum(
     "host_allocator", "auto", host_memory.CHOICES, "chairgen.host_memory mode, applied to the "
     "JAX process and to the torch worker alike ('system': glibc's defaults, which re-map "
     "large buffers on every allocation).")
+_PEAK_TFLOPS = flags.DEFINE_list(
+    "peak_tflops", [], "DTYPE=TFLOPS entries (dense peak of the device, e.g. bfloat16=989,"
+    "float32=495), overriding PEAK_TFLOPS for the model FLOP utilisation.")
 _JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch and initialisation.")
 
@@ -112,6 +136,27 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch and initial
 def machine_info() -> dict:
   """CPU model, core count, load and library versions, for the record."""
   return dict(reports.machine_info(), torch=None)
+
+
+def peak_tflops(device_kind: str, overrides: list[str]) -> dict[str, float]:
+  """{dtype: dense peak TFLOP/s} of `device_kind` (PEAK_TFLOPS), updated by DTYPE=TFLOPS."""
+  peaks = next((dict(v) for k, v in PEAK_TFLOPS.items() if k in device_kind), {})
+  for entry in overrides:
+    dtype, sep, value = entry.partition("=")
+    try:
+      peaks[dtype] = float(value) if sep and dtype in ("float32", "bfloat16") else None
+    except ValueError:
+      peaks[dtype] = None
+    if peaks[dtype] is None or peaks[dtype] <= 0:
+      raise app.UsageError(f"--peak_tflops entry {entry!r}: expected float32=TFLOPS or "
+                           "bfloat16=TFLOPS with a positive number")
+  return peaks
+
+
+def paper_schedule_images() -> int:
+  """Images the paper's schedule trains on: its steps times its batch (config 'paper')."""
+  config = default_configs.get_config("paper")
+  return config.optimizer.num_steps * config.train.batch_size
 
 
 def load_average() -> float:
@@ -179,6 +224,7 @@ class Contender:
   # chairgen.host_memory is about (large buffers mapped and zeroed anew on every step).
   faults: int = 0
   system_s: float = 0.0
+  flops_per_step: float | None = None   # model_flops(); torch's: those of the same JAX step
 
   def run(self, count: int, rss: PeakRss) -> tuple[list[float], int, int, float]:
     """`count` timed steps: (seconds of each, peak RSS, minor page faults, system seconds)."""
@@ -201,7 +247,10 @@ class Contender:
             "min_step_s": min(self.times), "steps_timed": steps,
             "compile_s": self.compile_s, "memory": self.memory,
             "page_faults_per_step": self.faults / steps,
-            "system_s_per_step": self.system_s / steps}
+            "system_s_per_step": self.system_s / steps,
+            "model_flops_per_step": self.flops_per_step,
+            "achieved_tflops": (self.flops_per_step / median / 1e12
+                                if self.flops_per_step else None)}
 
 
 # ----------------------------------------------------------------------------- JAX
@@ -277,23 +326,40 @@ def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles
         analysis.argument_size_in_bytes + analysis.output_size_in_bytes
         + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
     memory["xla_temp_bytes"] = int(analysis.temp_size_in_bytes)
+  flops = model_flops(config, state, device_batch, mesh, num_styles, size)
   holder = {"state": state}
 
   def step():
     holder["state"], metrics = compiled(holder["state"], device_batch)
     jax.block_until_ready((holder["state"], metrics))
 
-  contender = Contender(name, step, compile_s, memory)
+  contender = Contender(name, step, compile_s, memory, flops_per_step=flops)
   contender.compiled = compiled  # type: ignore[attr-defined]  # for tools/profile_step.py
-  contender.finish = lambda: _device_peak(contender)  # type: ignore[attr-defined]
   del rss, batch_size
   return contender
 
 
-def _device_peak(contender: Contender) -> None:
+def model_flops(config, state, device_batch, mesh, num_styles: int, size: int) -> float:
+  """FLOPs of one train step of `config`: XLA's cost analysis of the step traced with XLA's
+  own convolutions and optax's Adam (custom calls, which `auto` and the one-pass Adam use on
+  the CPU, count no FLOPs), so that every backend and kernel choice counts the same work."""
+  reference = config.copy_and_resolve_references()
+  reference.model.kernels = "xla"
+  model = models.create_model(reference.model, num_styles=num_styles, image_size=size)
+  with environment({optimizer.ENV_SWITCH: "0"}):
+    step_fn = train.make_train_step(reference, model, mesh, num_styles)
+    # The step applies the state's model: the reference's here.
+    analysis = step_fn.lower(state.replace(apply_fn=model.apply), device_batch).cost_analysis()
+  if isinstance(analysis, (list, tuple)):   # older jax: one dict per computation
+    analysis = analysis[0]
+  return float(analysis["flops"])
+
+
+def device_peak_bytes() -> int | None:
+  """The accelerator's peak bytes in use since the process started (None on the CPU): one
+  figure for all contenders alive so far, since JAX cannot reset it between them."""
   stats = jax.devices()[0].memory_stats()
-  if stats and "peak_bytes_in_use" in stats:
-    contender.memory["device_peak_bytes_in_use"] = int(stats["peak_bytes_in_use"])
+  return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
 
 # ----------------------------------------------------------------------------- PyTorch
@@ -438,8 +504,6 @@ def time_interleaved(contenders: list[Contender], steps: int, rounds: int, warmu
       peaks[c.name] = max(peaks[c.name], peak)
   for c in contenders:
     c.memory["process_peak_rss_bytes"] = int(peaks[c.name])
-    if hasattr(c, "finish"):
-      c.finish()
 
 
 def jax_parameter_count(size: int, num_styles: int) -> int:
@@ -495,11 +559,27 @@ def benchmark_size(size: int, batch_size: int, torch_worker: TorchWorker | None,
                              f"{record['jax_parameters']}: the networks differ")
   time_interleaved(contenders, _STEPS.value, _ROUNDS.value, _WARMUP.value, rss,
                    _PAUSE.value)
+  same_work = next((c.flops_per_step for c in contenders if c.name == "jax-float32"), None)
+  peaks = peak_tflops(jax.devices()[0].device_kind, _PEAK_TFLOPS.value)
   for c in contenders:
-    record["contenders"][c.name] = c.summary(batch_size)
+    if c.flops_per_step is None:            # torch: the network of the T_θ-off JAX step
+      c.flops_per_step = same_work
+    summary = c.summary(batch_size)
+    peak = peaks.get(contender_dtype(c.name))
+    summary["mfu"] = (summary["achieved_tflops"] / peak
+                      if peak and summary["achieved_tflops"] else None)
+    summary["paper_schedule_hours"] = paper_schedule_images() / summary["images_per_s"] / 3600
+    record["contenders"][c.name] = summary
+  record["peak_tflops"] = peaks
+  record["device_peak_bytes_in_use"] = device_peak_bytes()
   record["load_after"] = load_average()
   record["ratios"] = ratios(record["contenders"])
   return record
+
+
+def contender_dtype(name: str) -> str:
+  """The computation dtype of a contender by its name (jax-bfloat16, jax-float32[dtype=...])."""
+  return "bfloat16" if "bfloat16" in name else "float32"
 
 
 def ratios(results: dict) -> dict:
@@ -563,14 +643,24 @@ def benchmark_pipeline(size: int, batch_size: int, batches: int = 30) -> dict:
                     f"{config.num_threads}"}
 
 
+def duration(seconds: float) -> str:
+  """'52 min', '7.5 h', '18.2 d': the paper's schedule at a measured rate."""
+  if seconds < 2 * 3600:
+    return f"{seconds / 60:.0f} min"
+  if seconds < 48 * 3600:
+    return f"{seconds / 3600:.1f} h"
+  return f"{seconds / 86400:.1f} d"
+
+
 def print_table(results: dict) -> None:
-  print("\n" + "=" * 111)
+  print("\n" + "=" * 134)
   info = results["machine"]
   print(f"{info['cpu']} ({' '.join(info.get('cpu_isa', []))}), {info['cpu_count']} cores, "
-        f"jax {info['jax']} ({info['backend']}), torch {info.get('torch')}")
+        f"jax {info['jax']} ({info['backend']}: {info.get('device_kind')}), "
+        f"torch {info.get('torch')}")
   header = (f"{'size':>5} {'batch':>5}  {'contender':<24} {'images/s':>9} {'step ms':>8} "
-            f"{'compile s':>9} {'XLA MiB':>8} {'RSS MiB':>8} {'faults':>7} {'sys ms':>6}"
-            f"  {'vs torch-compile':>16}")
+            f"{'compile s':>9} {'TFLOP/s':>7} {'MFU':>5} {'paper run':>9} {'XLA MiB':>8} "
+            f"{'RSS MiB':>8} {'faults':>7} {'sys ms':>6}  {'vs torch-compile':>16}")
   print(header)
   print("-" * len(header))
   for record in results["sizes"]:
@@ -578,18 +668,26 @@ def print_table(results: dict) -> None:
     for name, r in record["contenders"].items():
       mem = r["memory"]
       xla = f"{mem['xla_buffers_bytes'] / 2**20:8.0f}" if "xla_buffers_bytes" in mem else " " * 8
+      tflops = f"{r['achieved_tflops']:7.3g}" if r.get("achieved_tflops") else " " * 7
+      mfu = f"{r['mfu']:5.1%}" if r.get("mfu") else " " * 5
       ratio = (f"{r['images_per_s'] / base['images_per_s']:16.2f}" if base else "")
       print(f"{record['image_size']:>5} {record['batch_size']:>5}  {name:<24} "
             f"{r['images_per_s']:9.1f} {r['median_step_s'] * 1e3:8.1f} {r['compile_s']:9.1f} "
+            f"{tflops} {mfu} {duration(3600 * r['paper_schedule_hours']):>9} "
             f"{xla} {mem['process_peak_rss_bytes'] / 2**20:8.0f} "
             f"{r['page_faults_per_step']:7.0f} {r['system_s_per_step'] * 1e3:6.0f}  {ratio}")
+    device_peak = record.get("device_peak_bytes_in_use")
     print(f"{'':>12} load average {record['load_before']:.2f} before, "
-          f"{record['load_after']:.2f} after")
+          f"{record['load_after']:.2f} after"
+          + (f"; device peak {device_peak / 2**30:.2f} GiB in use so far" if device_peak else ""))
   for key in ("pipeline", "augment"):
     for size, r in results.get(key, {}).items():
       print(f"{key:>8} {size:>5} px: {r['images_per_s']:9.1f} images/s")
-  print("faults, sys ms: minor page faults and system CPU milliseconds per timed step")
-  print("=" * 111)
+  print("TFLOP/s: the model's FLOPs per step (XLA's cost analysis, model.kernels='xla') over "
+        "the median step; MFU: that over the device's dense peak for the contender's dtype")
+  print(f"paper run: {paper_schedule_images():,} images (the paper's 500k steps of batch 128) "
+        "at this rate; faults, sys ms: minor page faults and system CPU ms per timed step")
+  print("=" * 134)
 
 
 def default_sizes() -> list[str]:

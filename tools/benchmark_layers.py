@@ -6,8 +6,8 @@ r"""Times the layers of 1s-S-deep, and the generator's gradient, with each `mode
 
 Prints, per up-convolution, per 3x3 convolution and per FC layer of 1s-S-deep at the given
 size, the forward time and the forward+backward time (gradients for input and kernel) with each kernel switch
-(layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions;
-'auto-jax' is 'auto' with oneDNN off, cpu_kernels' pure-JAX forms), then
+(layers.KERNELS: 'auto' is models.cpu_kernels on the CPU, 'xla' XLA's own convolutions,
+'jax' cpu_kernels' pure-JAX forms; 'auto-jax', the name earlier runs used, is 'jax'), then
 the time of one gradient of the whole generator's loss with each; with --winograd_tiles, a 3x3
 convolution + ReLU of each given shape by Winograd F(2x2, 3x3) and F(4x4, 3x3) (what
 `cpu_kernels.F4_MIN_INPUT_BYTES` was chosen from).  Numbers are medians of `repeats` runs after
@@ -16,7 +16,8 @@ compilation.
 
 from __future__ import annotations
 
-import contextlib
+import os
+import sys
 import time
 from typing import Callable
 
@@ -26,14 +27,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from chairgen import augment
+# The checkout's chairgen, also where another one is installed (as tools/benchmark.py does).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from chairgen import augment  # pylint: disable=wrong-import-position
 from chairgen import host_memory
 from chairgen import inference
 from chairgen import input_pipeline
 from chairgen import losses
 from chairgen import mesh
 from chairgen import models
-from chairgen.models import cpu_kernels
 from chairgen.models import layers
 from chairgen.models import variants
 from chairgen.models.cpu_kernels import winograd
@@ -42,10 +44,10 @@ _BATCH = flags.DEFINE_integer("batch", 32, "Batch size.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Image size of the generator.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed runs per measurement.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 1.0, "Generator width multiplier.")
-# 'auto-jax': 'auto' with oneDNN off (cpu_kernels' pure-JAX forms), to compare the two.
+# 'auto-jax': model.kernels='jax' (cpu_kernels' pure-JAX forms), the name in earlier docs.
 JAX_FORMS = "auto-jax"
 _KERNELS = flags.DEFINE_list("kernels", list(layers.KERNELS), "model.kernels values to time, "
-                             f"and '{JAX_FORMS}': 'auto' without oneDNN (the pure-JAX forms).")
+                             f"and '{JAX_FORMS}' (= 'jax', cpu_kernels' pure-JAX forms).")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "The layers' dtype (model.dtype).")
 _GENERATOR = flags.DEFINE_bool("generator", True, "Also time the whole generator's gradient.")
@@ -96,23 +98,18 @@ def _time_layer(fns: dict[str, Callable], x: jax.Array, kernel: jax.Array,
   return "   ".join(row)
 
 
-@contextlib.contextmanager
-def _kernel_choice(kernels: str):
-  """Tracing under this runs `kernels`: JAX_FORMS is 'auto' without oneDNN."""
-  if kernels != JAX_FORMS:
-    yield kernels
-    return
-  with cpu_kernels.without_onednn():
-    yield "auto"
+def _switch(kernels: str) -> str:
+  """The model.kernels value a --kernels entry times (JAX_FORMS is model.kernels='jax')."""
+  return "jax" if kernels == JAX_FORMS else kernels
 
 
 def _layer_fn(layer_cls, kernels: str) -> Callable:
   """x, kernel -> y computed as the generator's layer does with this kernel switch."""
   def fn(x, kernel):
-    with _kernel_choice(kernels) as switch:
-      layer = layer_cls(kernel.shape[-1], relu=False, kernels=switch, dtype=_DTYPE.value)
-      params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
-      return layer.apply({"params": params}, x)
+    layer = layer_cls(kernel.shape[-1], relu=False, kernels=_switch(kernels),
+                      dtype=_DTYPE.value)
+    params = {"kernel": kernel, "bias": jnp.zeros(kernel.shape[-1])}
+    return layer.apply({"params": params}, x)
   return fn
 
 
@@ -165,15 +162,14 @@ def bench_generator(batch: int, image_size: int, multiplier: float, repeats: int
   loss_config = losses.default_config()
   for impl in _KERNELS.value:
     config = models.default_config()
-    config.kernels = "auto" if impl == JAX_FORMS else impl
+    config.kernels = _switch(impl)
     config.width_multiplier = multiplier
     config.dtype = _DTYPE.value
     model = models.create_model(config, num_styles, image_size, _THETA_DIM)
     params = model.init(jax.random.key(0), style, view, theta)["params"]
 
-    def loss_fn(params, model=model, impl=impl):
-      with _kernel_choice(impl):
-        outputs = model.apply({"params": params}, style, view, theta)
+    def loss_fn(params, model=model):
+      outputs = model.apply({"params": params}, style, view, theta)
       return losses.compute(outputs, image, mask, loss_config)[0]
 
     grad = jax.jit(jax.grad(loss_fn))

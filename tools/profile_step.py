@@ -9,7 +9,7 @@ jax-bfloat16 contenders) after warm-up, sums each XLA op's durations from the tr
 perfetto JSON that `jax.profiler.trace` writes), and prints the `--top` ops with their HLO
 shape, then sums by generator layer (forward / backward, from the op's metadata) and by kind
 (YNNPACK fusion, oneDNN convolution or matmul, Adam update, other dot, concatenation, copy,
-loop fusion). On a 2-core CPU independent ops may overlap, so the sums are op time, close to
+loop fusion; on a GPU cuDNN, cuBLAS, Triton). On a 2-core CPU independent ops may overlap, so the sums are op time, close to
 but not exactly the step time.
 
 --products times, for each Winograd layer of 1s-S-deep at `--size` and `--batch`, the forward
@@ -30,6 +30,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -58,18 +59,30 @@ _GROUP = flags.DEFINE_string("group", None, "List the longest ops of this group 
 _PRODUCTS = flags.DEFINE_bool("products", False, "Time the Winograd GEMMs alone instead.")
 _ADAM = flags.DEFINE_bool("adam", False, "Time the Adam update alone instead.")
 _REPEATS = flags.DEFINE_integer("repeats", 7, "--products, --adam: timed runs (median).")
+_TRACE_OUT = flags.DEFINE_string("trace_out", None, "Also copy the perfetto trace (.json.gz, "
+                                 "opens in ui.perfetto.dev) to this path.")
+
+
+def trace_file(trace_dir: str) -> str:
+  """The perfetto JSON that jax.profiler.trace(create_perfetto_trace=True) wrote."""
+  path, = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)
+  return path
 
 
 def op_times(trace_dir: str, steps: int) -> dict[str, float]:
-  """Milliseconds per step of every complete ('X') event in the trace, by name."""
-  path, = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)
-  with gzip.open(path) as f:
+  """Milliseconds per step of every complete ('X') event in the trace, by name; on a GPU or
+  TPU only the device's events (kernels on its streams), by the HLO op that launched them."""
+  with gzip.open(trace_file(trace_dir)) as f:
     trace = json.load(f)
   events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  device = {e["pid"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"
+            and str(e.get("args", {}).get("name", "")).startswith("/device:")}
   total = collections.Counter()
   for e in events:
-    if e.get("ph") == "X" and "dur" in e:
-      total[e["name"]] += e["dur"] / 1000 / steps
+    if e.get("ph") != "X" or "dur" not in e or (device and e.get("pid") not in device):
+      continue
+    name = e.get("args", {}).get("hlo_op", e["name"]) if device else e["name"]
+    total[name] += e["dur"] / 1000 / steps
   return total
 
 
@@ -97,6 +110,12 @@ def classify(line: str) -> tuple[str, str]:
     kind = "oneDNN convolution (FFI custom call)"
   elif 'custom_call_target="chairgen_adam"' in line:
     kind = "Adam update (FFI custom call)"
+  elif 'custom_call_target="__cudnn' in line:
+    kind = "cuDNN convolution"
+  elif 'custom_call_target="__cublas' in line:
+    kind = "cuBLAS GEMM"
+  elif "__triton" in line:
+    kind = "Triton fusion (GEMMs)"
   elif re.search(r" dot\(", line):
     kind = "other dot (Eigen)"
   elif "concatenate(" in line:
@@ -109,7 +128,7 @@ def classify(line: str) -> tuple[str, str]:
 
 
 def profile_step() -> None:
-  config = benchmark.jax_config(_DTYPE.value, False, None)
+  config = benchmark.jax_config(_DTYPE.value, False, flags.FLAGS.kernels)  # benchmark's flag
   batch = benchmark.synthetic_batch(_SIZE.value, _BATCH.value, 809, 0)
   rss = benchmark.PeakRss()
   contender = benchmark.make_jax_contender(_DTYPE.value, config, _SIZE.value, _BATCH.value, 809,
@@ -128,6 +147,9 @@ def profile_step() -> None:
       for _ in range(_STEPS.value):
         contender.step()
     times_ms = op_times(trace_dir, _STEPS.value)
+    if _TRACE_OUT.value:
+      shutil.copyfile(trace_file(trace_dir), _TRACE_OUT.value)
+      print(f"wrote {_TRACE_OUT.value}")
   lines = hlo_lines(contender.compiled.as_text())
   ops = {name: ms for name, ms in times_ms.items() if name in lines}
   print(f"\nop time per step {sum(ops.values()):.0f} ms; the {_TOP.value} longest ops"

@@ -33,19 +33,22 @@ he_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 he_normal_upconv = nn.initializers.variance_scaling(2.0 * 4, "fan_in", "normal")
 
 
-# `model.kernels`: how the convolutions are computed. Both compute the same functions of the
-# same parameters (checkpoints load with either):
+# `model.kernels`: how the convolutions are computed. All compute the same functions of the
+# same parameters (checkpoints load with any):
 #  'auto': the fastest measured path on each backend: `cpu_kernels` on the CPU, XLA's own
 #          convolutions on GPUs and TPUs (until a measurement there says otherwise);
-#  'xla':  XLA's own convolutions everywhere (the reference).
-KERNELS = ("auto", "xla")
+#  'xla':  XLA's own convolutions everywhere (the reference);
+#  'jax':  `cpu_kernels`' pure-JAX forms (Winograd and sub-pixel GEMMs, no oneDNN) on every
+#          backend: what `auto` would run on a GPU or TPU if it chose them (tools/benchmark.py
+#          --extra=kernels=jax measures that).
+KERNELS = ("auto", "xla", "jax")
 
 
 def uses_cpu_kernels(kernels: str) -> bool:
   """Whether `kernels` means `cpu_kernels` on the default backend; validates."""
   if kernels not in KERNELS:
     raise ValueError(f"unknown model.kernels {kernels!r}; choose one of {KERNELS}")
-  return kernels == "auto" and jax.default_backend() == "cpu"
+  return kernels == "jax" or (kernels == "auto" and jax.default_backend() == "cpu")
 
 
 def activation_dtype(dtype: Dtype, kernels: str) -> Dtype:
@@ -79,7 +82,8 @@ class Dense(Layer):
     kernel = self.param("kernel", he_normal, (x.shape[-1], self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     if uses_cpu_kernels(self.kernels):
-      y = cpu_kernels.dense(x.astype(jnp.float32), kernel, self.dtype) + bias
+      y = cpu_kernels.dense(x.astype(jnp.float32), kernel, self.dtype,
+                            onednn_allowed=self.kernels != "jax") + bias
     else:
       y = jnp.dot(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
     y = _activate(y, self.relu)
@@ -104,7 +108,8 @@ class Conv(Layer):
     dtype = activation_dtype(self.dtype, self.kernels)
     x, kernel = x.astype(dtype), kernel.astype(dtype)
     if uses_cpu_kernels(self.kernels) and k == 3:
-      y = cpu_kernels.conv3x3(x, kernel, operands=self.dtype)
+      y = cpu_kernels.conv3x3(x, kernel, operands=self.dtype,
+                              onednn_allowed=self.kernels != "jax")
     else:
       y = lax.conv_general_dilated(x, kernel, window_strides=(1, 1), padding="SAME",
                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -130,7 +135,8 @@ class UpConv(Layer):
     dtype = activation_dtype(self.dtype, self.kernels)
     x, kernel = x.astype(dtype), kernel.astype(dtype)
     if uses_cpu_kernels(self.kernels):
-      y = cpu_kernels.upconv(x, kernel, operands=self.dtype)
+      y = cpu_kernels.upconv(x, kernel, operands=self.dtype,
+                             onednn_allowed=self.kernels != "jax")
     else:
       y = upconv_lib.upconv_reference(x, kernel)
     return _activate(y + bias.astype(dtype), self.relu)

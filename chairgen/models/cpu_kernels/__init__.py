@@ -90,7 +90,7 @@ def use_onednn(kind: str, x, kernel, operands=None) -> bool:
   ONEDNN_FLOAT32_ISA code for float32."""
   operands = jnp.dtype(operands or x.dtype)
   if (_onednn_off or x.dtype != jnp.float32 or operands not in onednn.OPERANDS
-      or jax.device_count() != 1 or not onednn.available()):
+      or jax.default_backend() != "cpu" or jax.device_count() != 1 or not onednn.available()):
     return False
   if operands == jnp.float32 and kind == "conv3x3" and (
       x.shape[-1] >= WINOGRAD_MIN_CONV3X3_CHANNELS):
@@ -123,32 +123,33 @@ def conv3x3_output_tile(x_BxHxWxC, operands=None) -> int:
   return 4 if float32 and large and h % 4 == 0 and w % 4 == 0 else 2
 
 
-def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None):
+def conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands=None, onednn_allowed=True):
   """The 3x3 'SAME' convolution: oneDNN where `use_onednn`, else Winograd, F(4x4, 3x3) or
-  F(2x2, 3x3) (`conv3x3_output_tile`)."""
-  if use_onednn("conv3x3", x_BxHxWxCin, kernel_3x3xCinxCout, operands):
+  F(2x2, 3x3) (`conv3x3_output_tile`). onednn_allowed=False: the JAX forms only."""
+  if onednn_allowed and use_onednn("conv3x3", x_BxHxWxCin, kernel_3x3xCinxCout, operands):
     return onednn.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands or x_BxHxWxCin.dtype)
   return winograd.conv3x3(x_BxHxWxCin, kernel_3x3xCinxCout, operands,
                           output_tile=conv3x3_output_tile(x_BxHxWxCin, operands))
 
 
-def dense(x_BxDin, kernel_DinxDout, operands=None):
+def dense(x_BxDin, kernel_DinxDout, operands=None, onednn_allowed=True):
   """The FC layers' x · W for float32 x and W, summed in float32: oneDNN's matmul where
-  `use_onednn`, else XLA's dot (through `matmul` for bfloat16 operands)."""
+  `use_onednn` (and onednn_allowed), else XLA's dot (through `matmul` for bfloat16 operands)."""
   operands = jnp.dtype(operands or x_BxDin.dtype)
-  if use_onednn("matmul", x_BxDin, kernel_DinxDout, operands):
+  if onednn_allowed and use_onednn("matmul", x_BxDin, kernel_DinxDout, operands):
     return onednn.matmul(x_BxDin, kernel_DinxDout, operands)
   if operands != jnp.float32:
     return matmul(x_BxDin, kernel_DinxDout, operands)
   return jnp.dot(x_BxDin, kernel_DinxDout)
 
 
-def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None):
+def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None, onednn_allowed=True):
   """The up-convolution of `chairgen.models.upconv`, the faster way for this layer's width.
 
   operands: the GEMM input dtype of the Winograd form (see above); default x's.
+  onednn_allowed=False: the JAX forms only.
   """
-  if use_onednn("upconv", x_BxHxWxCin, kernel_4x4xCinxCout, operands):
+  if onednn_allowed and use_onednn("upconv", x_BxHxWxCin, kernel_4x4xCinxCout, operands):
     return onednn.upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands or x_BxHxWxCin.dtype)
   if kernel_4x4xCinxCout.shape[-1] >= WINOGRAD_MIN_CHANNELS:
     return upconv_winograd(x_BxHxWxCin, kernel_4x4xCinxCout, operands)
