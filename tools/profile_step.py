@@ -96,34 +96,29 @@ def hlo_lines(hlo_text: str) -> dict[str, str]:
   return lines
 
 
+# (pattern in an HLO instruction's line, kind): the first that matches names the op's kind.
+KINDS = (
+    (r"__ynn_fusion", "YNNPACK fusion (GEMMs, reductions)"),
+    (r'custom_call_target="chairgen_onednn_matmul"', "oneDNN matmul (FFI custom call)"),
+    (r'custom_call_target="chairgen_onednn', "oneDNN convolution (FFI custom call)"),
+    (r'custom_call_target="chairgen_adam"', "Adam update (FFI custom call)"),
+    (r'custom_call_target="__cudnn', "cuDNN convolution"),
+    (r'custom_call_target="__cublas', "cuBLAS GEMM"),
+    (r"__triton", "Triton fusion (GEMMs)"),
+    (r" dot\(", "other dot (Eigen)"),
+    (r"concatenate\(", "concatenation"),
+    (r" copy\(", "copy"),
+)
+
+
 def classify(line: str) -> tuple[str, str]:
   """(generator layer and pass, kind) of an HLO instruction line."""
   op = (re.search(r'op_name="([^"]*)"', line) or [None, ""])[1]
   layer = re.search(r"Generator\._expand/(\w+)/", op)
   where = layer.group(1) if layer else ("other generator" if "Generator" in op else "rest")
   where += " bwd" if "transpose(" in op else " fwd"
-  if "__ynn_fusion" in line:
-    kind = "YNNPACK fusion (GEMMs, reductions)"
-  elif 'custom_call_target="chairgen_onednn_matmul"' in line:
-    kind = "oneDNN matmul (FFI custom call)"
-  elif 'custom_call_target="chairgen_onednn' in line:
-    kind = "oneDNN convolution (FFI custom call)"
-  elif 'custom_call_target="chairgen_adam"' in line:
-    kind = "Adam update (FFI custom call)"
-  elif 'custom_call_target="__cudnn' in line:
-    kind = "cuDNN convolution"
-  elif 'custom_call_target="__cublas' in line:
-    kind = "cuBLAS GEMM"
-  elif "__triton" in line:
-    kind = "Triton fusion (GEMMs)"
-  elif re.search(r" dot\(", line):
-    kind = "other dot (Eigen)"
-  elif "concatenate(" in line:
-    kind = "concatenation"
-  elif re.search(r" copy\(", line):
-    kind = "copy"
-  else:
-    kind = "loop fusion / other"
+  kind = next((name for pattern, name in KINDS if re.search(pattern, line)),
+              "loop fusion / other")
   return where, kind
 
 
