@@ -76,7 +76,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.latent_dim = 512
   config.dtype = "float32"      # computation dtype; parameters are always float32
   config.kernels = "auto"       # 'auto': the fastest measured path on each backend
-                                # (models.cpu_kernels on the CPU); 'xla': XLA's own everywhere.
+                                # (models.cpu_kernels on the CPU); 'xla': XLA's own everywhere;
+                                # 'jax': cpu_kernels' pure-JAX forms everywhere (layers.KERNELS).
                                 # Not part of a run's identity: the function is the same.
   config.width_multiplier = 1.0  # scales every layer's width (< 1 for tests and tiny runs)
   return config
