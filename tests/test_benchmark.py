@@ -29,7 +29,7 @@ def test_benchmark_writes_json(tmp_path):
   assert "images/s" in proc.stdout
   results = json.loads(out.read_text())
 
-  assert results["machine"]["cpu_count"] == os.cpu_count()
+  assert results["machine"]["cpu_count"] == os.cpu_count() and results["complete"] is True
   (record,) = results["sizes"]
   assert (record["image_size"], record["batch_size"]) == (32, 4)
   expected = {"jax-float32", "jax-float32[CHAIRGEN_FUSED_ADAM=0]", "jax-float32[kernels=jax]"} | (

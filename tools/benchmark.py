@@ -736,13 +736,17 @@ def main(argv):
   if torch_worker is not None:
     results["machine"].update(torch_worker.call("info"))
   rss = PeakRss()
+  sizes = parse_sizes(_SIZES.value or default_sizes())
   try:
-    for size, batch_size in parse_sizes(_SIZES.value or default_sizes()):
+    for i, (size, batch_size) in enumerate(sizes):
       results["sizes"].append(benchmark_size(size, batch_size, torch_worker, rss))
       if _AUGMENT.value:
         results.setdefault("augment", {})[str(size)] = benchmark_augment(size, batch_size)
       if _PIPELINE.value:
         results.setdefault("pipeline", {})[str(size)] = benchmark_pipeline(size, batch_size)
+      if _JSON.value and i + 1 < len(sizes):   # a run cut short keeps its finished sizes
+        write_json(_JSON.value, dict(results, complete=False,
+                                     sizes_left=[f"{s}x{b}" for s, b in sizes[i + 1:]]))
   finally:
     rss.close()
     if torch_worker is not None:
@@ -752,9 +756,15 @@ def main(argv):
     for key, value in record["ratios"].items():
       print(f"{record['image_size']} px x {record['batch_size']}: {key} = {value:.2f}")
   if _JSON.value:
-    with open(_JSON.value, "w", encoding="utf-8") as f:
-      json.dump(results, f, indent=2)
+    write_json(_JSON.value, dict(results, complete=True))
     print(f"wrote {_JSON.value}")
+
+
+def write_json(path: str, results: dict) -> None:
+  """Replaces `path` whole (a temporary file renamed), so it is never half written."""
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(results, f, indent=2)
+  os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@
 #
 # Writes OUTDIR/: gpu.txt (nvidia-smi), benchmark_gpu.json and benchmark.log (tools/benchmark.py),
 # layers_128_bf16.txt (tools/benchmark_layers.py), profile_128_bf16.txt and its perfetto trace
-# profile_128_bf16.json.gz (tools/profile_step.py). Each part has a time limit and a failed
-# part does not stop the next; the exit status is the benchmark's.
+# profile_128_bf16.json.gz (tools/profile_step.py). Each part has a time limit (8.5 min in
+# all) and a failed part does not stop the next; the exit status is the benchmark's. The JSON
+# is written after each size ("complete": false until the last), the text unbuffered, so a
+# part cut short keeps what it finished.
 #
 # On a machine without network whose image has JAX for CUDA, flax, optax and orbax but not the
 # rest of chairgen's dependencies, bring their wheels (pure Python or manylinux) and install
@@ -41,16 +43,16 @@ profile=${PROFILE:-128x128}
 size=${profile%x*}
 batch=${profile#*x}
 # shellcheck disable=SC2086  # BENCHMARK_ARGS: words on purpose
-timeout 420 "$py" tools/benchmark.py --skip_torch --sizes="${SIZES:-128x128,256x32}" \
+timeout 330 "$py" tools/benchmark.py --skip_torch --sizes="${SIZES:-128x128,256x32}" \
   --dtypes=float32,bfloat16 --extra=kernels=jax,dtype=bfloat16+kernels=jax \
   --steps=30 --rounds=3 --warmup=5 --pause_s=0.2 --json="$out/benchmark_gpu.json" \
   ${BENCHMARK_ARGS:-} 2>&1 | tee "$out/benchmark.log"
 status=${PIPESTATUS[0]}
 
-timeout 120 "$py" tools/benchmark_layers.py --batch="$batch" --image_size="$size" \
+timeout 90 "$py" tools/benchmark_layers.py --batch="$batch" --image_size="$size" \
   --kernels=xla,jax --dtype=bfloat16 --repeats=10 > "$out/layers_${size}_bf16.txt" 2>&1 \
   || echo "benchmark_layers failed or timed out" >> "$out/layers_${size}_bf16.txt"
-timeout 120 "$py" tools/profile_step.py --size="$size" --batch="$batch" --dtype=bfloat16 \
+timeout 90 "$py" tools/profile_step.py --size="$size" --batch="$batch" --dtype=bfloat16 \
   --top=25 --trace_out="$out/profile_${size}_bf16.json.gz" > "$out/profile_${size}_bf16.txt" \
   2>&1 || echo "profile_step failed or timed out" >> "$out/profile_${size}_bf16.txt"
 exit "$status"
