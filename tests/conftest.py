@@ -24,15 +24,6 @@ from experiments.configs import default as default_configs  # pylint: disable=wr
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def jax_forms():
-  """`cpu_kernels` without oneDNN: for tests of how it chooses among its pure-JAX forms (what
-  runs with several devices, off x86-64, or with CHAIRGEN_ONEDNN=0)."""
-  from chairgen.models import cpu_kernels  # pylint: disable=g-import-not-at-top
-  with cpu_kernels.without_onednn():
-    yield
-
-
 @pytest.fixture(scope="session")
 def session_data_dir(tmp_path_factory):
   """A TFDS data_dir shared by the whole session (the first user builds the test dataset)."""

@@ -1,5 +1,7 @@
 """The CPU kernels of the 4x4 stride-2 up-convolution equal the transposed convolution."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -10,8 +12,12 @@ from chairgen.models import cpu_kernels
 from chairgen.models import layers
 from chairgen.models import upconv
 
+# "jax_forms": "auto" without oneDNN (what runs with several devices, off x86-64, or with
+# CHAIRGEN_ONEDNN=0), for how it chooses among its pure-JAX forms.
+jax_forms = functools.partial(cpu_kernels.upconv, onednn_allowed=False)
 IMPLEMENTATIONS = {"conv_transpose": upconv.upconv_reference, "phase": cpu_kernels.upconv_phase,
-                   "winograd": cpu_kernels.upconv_winograd, "auto": cpu_kernels.upconv}
+                   "winograd": cpu_kernels.upconv_winograd, "auto": cpu_kernels.upconv,
+                   "jax_forms": jax_forms}
 # "auto" is "phase" or "winograd", and "winograd" compiles slowly: both are tested below, on
 # fewer shapes.
 IMPLS = ["phase"]
@@ -134,12 +140,12 @@ def test_winograd_equals_reference_on_a_non_square_map():
   _assert_value_and_gradients_equal_reference("winograd", *_random((2, 4, 6, 5, 12), seed=3))
 
 
-def test_cpu_kernels_take_winograd_for_wide_layers(jax_forms):
+def test_cpu_kernels_take_winograd_for_wide_layers():
   for c_out in (cpu_kernels.WINOGRAD_MIN_CHANNELS - 1, cpu_kernels.WINOGRAD_MIN_CHANNELS):
     x, kernel = _random((2, 4, 4, 3, c_out), seed=c_out)
-    jaxpr = str(jax.make_jaxpr(cpu_kernels.upconv)(x, kernel))
+    jaxpr = str(jax.make_jaxpr(jax_forms)(x, kernel))
     assert ("tiled_products" in jaxpr) == (c_out >= cpu_kernels.WINOGRAD_MIN_CHANNELS)
-  _assert_value_and_gradients_equal_reference("auto", x, kernel)   # the wide case
+  _assert_value_and_gradients_equal_reference("jax_forms", x, kernel)   # the wide case
 
 
 def _layer_jaxpr(kernels, x, kernel):

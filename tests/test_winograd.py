@@ -73,7 +73,7 @@ def test_custom_vjp_matches_xla_gradients_on_a_wide_map(output_tile):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=ATOL[output_tile])
 
 
-def test_cpu_kernels_take_f4_for_large_float32_maps_and_f2_otherwise(monkeypatch, jax_forms):
+def test_cpu_kernels_take_f4_for_large_float32_maps_and_f2_otherwise(monkeypatch):
   """F(4x4) where it pays and is exact enough: float32 GEMM inputs, sides multiples of 4, at
   least F4_MIN_INPUT_BYTES of input (traced only, nothing computed)."""
   tiles_used = []
@@ -92,7 +92,8 @@ def test_cpu_kernels_take_f4_for_large_float32_maps_and_f2_otherwise(monkeypatch
                       (jax.ShapeDtypeStruct((4, side + 2, side + 2, channels), jnp.float32), None),
                       (large, "bfloat16"),
                       (jax.ShapeDtypeStruct((1, 8, 8, channels), jnp.float32), None)):
-    jax.eval_shape(lambda x, k, o=operands: cpu_kernels.conv3x3(x, k, operands=o), x, kernel)
+    jax.eval_shape(lambda x, k, o=operands: cpu_kernels.conv3x3(x, k, operands=o,
+                                                                onednn_allowed=False), x, kernel)
   assert tiles_used == [4, 2, 2, 2]
 
 

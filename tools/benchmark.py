@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import json
 import multiprocessing
@@ -153,6 +154,7 @@ def peak_tflops(device_kind: str, overrides: list[str]) -> dict[str, float]:
   return peaks
 
 
+@functools.cache
 def paper_schedule_images() -> int:
   """Images the paper's schedule trains on: its steps times its batch (config 'paper')."""
   config = default_configs.get_config("paper")
@@ -339,12 +341,24 @@ def make_jax_contender(name: str, config, size: int, batch_size: int, num_styles
   return contender
 
 
+_MODEL_FLOPS: dict[tuple, float] = {}   # by reference step: contenders differing only in
+                                        # kernels or environment share one lowering
+
+
 def model_flops(config, state, device_batch, mesh, num_styles: int, size: int) -> float:
   """FLOPs of one train step of `config`: XLA's cost analysis of the step traced with XLA's
   own convolutions and optax's Adam (custom calls, which `auto` and the one-pass Adam use on
   the CPU, count no FLOPs), so that every backend and kernel choice counts the same work."""
   reference = config.copy_and_resolve_references()
   reference.model.kernels = "xla"
+  key = (reference.to_json_best_effort(), num_styles, size,
+         tuple((k, v.shape) for k, v in sorted(device_batch.items())))
+  if key not in _MODEL_FLOPS:
+    _MODEL_FLOPS[key] = _lowered_flops(reference, state, device_batch, mesh, num_styles, size)
+  return _MODEL_FLOPS[key]
+
+
+def _lowered_flops(reference, state, device_batch, mesh, num_styles: int, size: int) -> float:
   model = models.create_model(reference.model, num_styles=num_styles, image_size=size)
   with environment({optimizer.ENV_SWITCH: "0"}):
     step_fn = train.make_train_step(reference, model, mesh, num_styles)
@@ -761,10 +775,8 @@ def main(argv):
 
 
 def write_json(path: str, results: dict) -> None:
-  """Replaces `path` whole (a temporary file renamed), so it is never half written."""
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    json.dump(results, f, indent=2)
-  os.replace(path + ".tmp", path)
+  """Replaces `path` whole (`reports.write_text`: atomic), so it is never half written."""
+  reports.write_text(path, json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

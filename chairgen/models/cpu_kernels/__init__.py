@@ -30,8 +30,6 @@ Everywhere else, and with `model.kernels='xla'`, the generator uses XLA's own co
 checkpoint trained with one switch loads with the other (tests/test_models.py).
 """
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 
@@ -67,21 +65,6 @@ ONEDNN_MIN_DENSE_WEIGHTS = 2**20
 ONEDNN_FLOAT32_ISA = "avx512"
 
 
-_onednn_off = False   # set by `without_onednn`
-
-
-@contextlib.contextmanager
-def without_onednn():
-  """Traces inside this use only the pure-JAX forms (what runs with several devices, off
-  x86-64, or with CHAIRGEN_ONEDNN=0): for comparing them and for testing how they are chosen."""
-  global _onednn_off
-  saved, _onednn_off = _onednn_off, True
-  try:
-    yield
-  finally:
-    _onednn_off = saved
-
-
 def use_onednn(kind: str, x, kernel, operands=None) -> bool:
   """Whether this layer ('conv3x3', 'upconv' or 'matmul') goes to oneDNN: float32 activations,
   one device (XLA cannot split the custom call over a mesh), `onednn.available()`, and oneDNN
@@ -89,7 +72,7 @@ def use_onednn(kind: str, x, kernel, operands=None) -> bool:
   instructions, for one, has only reference code, slower than the JAX forms), with
   ONEDNN_FLOAT32_ISA code for float32."""
   operands = jnp.dtype(operands or x.dtype)
-  if (_onednn_off or x.dtype != jnp.float32 or operands not in onednn.OPERANDS
+  if (x.dtype != jnp.float32 or operands not in onednn.OPERANDS
       or jax.default_backend() != "cpu" or jax.device_count() != 1 or not onednn.available()):
     return False
   if operands == jnp.float32 and kind == "conv3x3" and (
@@ -159,4 +142,4 @@ def upconv(x_BxHxWxCin, kernel_4x4xCinxCout, operands=None, onednn_allowed=True)
 __all__ = ["F4_MIN_INPUT_BYTES", "ONEDNN_FLOAT32_ISA", "ONEDNN_MIN_DENSE_WEIGHTS",
            "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_CONV3X3_CHANNELS",
            "conv3x3", "conv3x3_output_tile", "dense", "matmul", "onednn", "upconv", "upconv_phase",
-           "upconv_winograd", "use_onednn", "without_onednn"]
+           "upconv_winograd", "use_onednn"]
